@@ -1,0 +1,65 @@
+"""FastAPI dependencies as typed aliases, so each route signature reads as what it needs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parlay.config import Settings
+from parlay.context import AppContext
+from parlay.errors import Forbidden
+from parlay.services.accounts import AccountService
+from parlay.services.principals import Principal
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.ctx.settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.ctx.sessionmaker() as session:
+        yield session
+
+
+async def get_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    principal = await request.app.state.ctx.principals.resolve(authorization, x_api_key)
+    request.state.user_id = principal.user_id
+    return principal
+
+
+async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("admin role required", code="admin_required")
+    return principal
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+AdminUser = Annotated[Principal, Depends(require_admin)]
+
+
+def get_account_service(ctx: Context, session: SessionDep) -> AccountService:
+    s = ctx.settings
+    return AccountService(
+        session,
+        jwt_secret=ctx.jwt_secret,
+        access_ttl=s.access_token_ttl,
+        refresh_ttl=s.refresh_token_ttl,
+        principals=ctx.principals,
+    )
+
+
+Accounts = Annotated[AccountService, Depends(get_account_service)]

@@ -1,0 +1,99 @@
+"""Render every failure as the one error envelope, with the request id."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from parlay.errors import ApiError, error_body
+
+log = logging.getLogger("parlay.errors")
+
+# OpenAI-compatible routes answer invalid bodies with 400, as OpenAI does (SDK: BadRequestError).
+OPENAI_COMPAT_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings"})
+
+_STATUS_CODES = {
+    400: ("invalid_request_error", "bad_request"),
+    401: ("authentication_error", "invalid_token"),
+    403: ("permission_error", "forbidden"),
+    404: ("not_found_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    409: ("conflict_error", "conflict"),
+    413: ("invalid_request_error", "payload_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
+    429: ("rate_limit_error", "rate_limited"),
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+def json_error(
+    status: int,
+    type_: str,
+    code: str,
+    message: str,
+    param: str | None,
+    request_id: str | None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = orjson.dumps(error_body(type_, code, message, param, request_id))
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    body = orjson.dumps(exc.body(request_id_of(request)))
+    return Response(body, exc.status, headers=exc.headers, media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    type_, code = _STATUS_CODES.get(exc.status_code, ("server_error", "http_error"))
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route for {request.method} {request.url.path}"
+    headers = dict(exc.headers) if exc.headers else None
+    return json_error(exc.status_code, type_, code, message, None, request_id_of(request), headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    if first.get("type") == "json_invalid":
+        return json_error(400, "invalid_request_error", "invalid_json",
+                          f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
+                          .rstrip(": "), None, request_id_of(request))
+    param = _param_of(first.get("loc", ()))
+    message = "; ".join(f"{_param_of(e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors)
+    status = 400 if request.url.path in OPENAI_COMPAT_PATHS else 422
+    code = "missing_field" if first.get("type") == "missing" else "validation_error"
+    return json_error(status, "invalid_request_error", code, message, param,
+                      request_id_of(request))
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    request_id = request_id_of(request)
+    log.exception("unhandled error request_id=%s path=%s", request_id, request.url.path)
+    return json_error(500, "server_error", "internal_error",
+                      "internal server error; quote the request id when reporting it",
+                      None, request_id)
+
+
+def _param_of(loc: tuple | list) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,106 @@
+"""`parlay serve | migrate | admin create-key`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from parlay.config import ConfigError, Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        args.handler(settings, args)
+    except ConfigError as exc:
+        print(f"parlay: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parlay", description="Parlay LLM API server")
+    sub = parser.add_subparsers(required=True, metavar="command")
+
+    serve = sub.add_parser("serve", help="migrate the database, then serve HTTP")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(handler=_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(handler=_migrate)
+
+    admin = sub.add_parser("admin", help="administration")
+    admin_sub = admin.add_subparsers(required=True, metavar="action")
+    create_key = admin_sub.add_parser("create-key", help="create a user with an API key")
+    create_key.add_argument("--admin", action="store_true", help="give the user the admin role")
+    create_key.add_argument("--name", default="cli")
+    create_key.set_defaults(handler=_create_key)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from parlay.observability import configure_logging
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    configure_logging(settings.log_level)
+    asyncio.run(_run_migrations(settings))
+    # Migrations ran once above; workers must not race each other doing it again.
+    os.environ["PARLAY_AUTO_MIGRATE"] = "false"
+    uvicorn.run(
+        "parlay.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        factory=False,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    asyncio.run(_run_migrations(settings))
+    print("parlay: database is up to date")
+
+
+async def _run_migrations(settings: Settings) -> None:
+    from parlay.db import migrate
+    from parlay.db.engine import make_engine
+
+    if settings.sqlite_path is not None:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.async_database_url)
+    try:
+        await migrate.upgrade(engine)
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the database: {exc}") from None
+    finally:
+        await engine.dispose()
+
+
+def _create_key(settings: Settings, args: argparse.Namespace) -> None:
+    print(asyncio.run(_new_key(settings, admin=args.admin, name=args.name)))
+
+
+async def _new_key(settings: Settings, *, admin: bool, name: str) -> str:
+    from parlay.db.engine import make_engine, make_sessionmaker
+    from parlay.services.accounts import create_admin_cli_key
+
+    await _run_migrations(settings)
+    engine = make_engine(settings.async_database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await create_admin_cli_key(session, admin=admin, name=name)
+    finally:
+        await engine.dispose()

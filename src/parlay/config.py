@@ -1,0 +1,136 @@
+"""One Settings object, read from the environment (prefix PARLAY_) and an optional .env file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/parlay.db"
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message is one line meant for a human at start-up."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PARLAY_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    access_token_ttl: int = Field(default=900, ge=30, description="seconds")
+    refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds")
+    admin_api_key: str | None = None
+    public_url: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auto_migrate: bool = True
+    auth_cache_ttl: float = Field(
+        default=5.0, ge=0, description="seconds a user/key lookup is reused"
+    )
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+    providers_file: Path | None = None
+    secret_key: str | None = Field(
+        default=None, description="key for encrypting provider API keys at rest (Fernet)"
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PARLAY_OPENAI_BASE_URL")
+    )
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "PARLAY_OPENAI_API_KEY")
+    )
+    default_model: str | None = None
+    local_model: str = "bundled"
+    local_threads: int | None = Field(default=None, ge=1)
+    local_context: int = Field(default=4096, ge=256)
+    local_queue_size: int = Field(default=8, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(f"unsupported database scheme {scheme!r} (use sqlite or postgresql)")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @cached_property
+    def async_database_url(self) -> str:
+        return to_async_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.async_database_url.split(":///", 1)[1].split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+    @property
+    def data_dir(self) -> Path:
+        path = self.sqlite_path
+        return path.parent if path is not None else Path("./data")
+
+    def resolved_jwt_secret(self) -> str:
+        """The configured secret, or one generated once and kept beside the SQLite file."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        return _persisted_secret(self.data_dir / "jwt_secret")
+
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        return _persisted_secret(self.data_dir / "secret_key")
+
+
+def to_async_url(url: str) -> str:
+    """Accept plain sqlite:/// and postgresql:// URLs and pick the async driver."""
+    scheme, _, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    return url
+
+
+def _persisted_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings; turn validation errors into one readable ConfigError line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PARLAY_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

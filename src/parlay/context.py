@@ -1,0 +1,24 @@
+"""Everything a running app holds: built once in the lifespan, reached via `api.deps`."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from parlay.config import Settings
+from parlay.services.principals import PrincipalResolver
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    jwt_secret: str
+    principals: PrincipalResolver
+    # Closed in reverse order at shutdown; components push their own aclose() here.
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
+    redis: Any | None = None

@@ -1,0 +1,147 @@
+"""Who is calling: bearer JWTs, `sk_` API keys and the bootstrap admin key.
+
+JWTs are verified in-process; the user's current state (role, disabled, logout time) and API key
+lookups are cached for `auth_cache_ttl` seconds, so the hot path makes no DB round trip per
+request. Changes made through this process invalidate the cache at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from parlay.db.repositories import accounts as repo
+from parlay.errors import Forbidden, Unauthorized
+from parlay.security import API_KEY_PREFIX, constant_time_equals, decode_access_token, sha256_hex
+
+BOOTSTRAP_ADMIN_ID = "usr_admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    role: str
+    api_key_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class _UserState:
+    role: str
+    disabled: bool
+    tokens_valid_after: float
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyState:
+    key_id: str
+    user_id: str
+    expires_at: datetime | None
+    revoked: bool
+
+
+class PrincipalResolver:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        jwt_secret: str,
+        *,
+        admin_api_key: str | None,
+        cache_ttl: float,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._jwt_secret = jwt_secret
+        self._admin_api_key = admin_api_key
+        self._ttl = cache_ttl
+        self._users: dict[str, tuple[float, _UserState | None]] = {}
+        self._keys: dict[str, tuple[float, _KeyState | None]] = {}
+
+    async def resolve(self, authorization: str | None, x_api_key: str | None) -> Principal:
+        credential = _bearer(authorization) or (x_api_key or "").strip()
+        if not credential:
+            raise Unauthorized(
+                "missing credentials: send 'Authorization: Bearer <token>' or 'X-API-Key'",
+                code="missing_credentials",
+            )
+        if self._admin_api_key and constant_time_equals(credential, self._admin_api_key):
+            return Principal(BOOTSTRAP_ADMIN_ID, "admin")
+        if credential.startswith(API_KEY_PREFIX):
+            return await self._from_api_key(credential)
+        return await self._from_jwt(credential)
+
+    async def _from_jwt(self, token: str) -> Principal:
+        try:
+            claims = decode_access_token(self._jwt_secret, token)
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("access token expired", code="token_expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("invalid access token", code="invalid_token") from None
+        state = await self._user_state(claims.user_id)
+        if state is None or claims.issued_at < state.tokens_valid_after:
+            raise Unauthorized("access token revoked", code="token_revoked")
+        _refuse_disabled(state)
+        return Principal(claims.user_id, state.role)
+
+    async def _from_api_key(self, key: str) -> Principal:
+        key_state = await self._key_state(sha256_hex(key))
+        if key_state is None or key_state.revoked:
+            raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
+        if key_state.expires_at is not None and key_state.expires_at.timestamp() < time.time():
+            raise Unauthorized("API key expired", code="api_key_expired")
+        state = await self._user_state(key_state.user_id)
+        if state is None:
+            raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
+        _refuse_disabled(state)
+        return Principal(key_state.user_id, state.role, key_state.key_id)
+
+    async def _user_state(self, user_id: str) -> _UserState | None:
+        cached = self._users.get(user_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        async with self._sessionmaker() as session:
+            user = await repo.get_user(session, user_id)
+        state = None
+        if user is not None:
+            valid_after = user.tokens_valid_after.timestamp() if user.tokens_valid_after else 0.0
+            state = _UserState(user.role, user.disabled, valid_after)
+        self._users[user_id] = (now, state)
+        return state
+
+    async def _key_state(self, key_hash: str) -> _KeyState | None:
+        cached = self._keys.get(key_hash)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        async with self._sessionmaker() as session:
+            key = await repo.get_api_key_by_hash(session, key_hash)
+        state = None
+        if key is not None:
+            state = _KeyState(key.id, key.user_id, key.expires_at, key.revoked_at is not None)
+        self._keys[key_hash] = (now, state)
+        return state
+
+    def forget_user(self, user_id: str) -> None:
+        self._users.pop(user_id, None)
+
+    def forget_key(self, key_hash: str) -> None:
+        self._keys.pop(key_hash, None)
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        return ""
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _refuse_disabled(state: _UserState) -> None:
+    if state.disabled:
+        raise Forbidden("this account is disabled", code="account_disabled")

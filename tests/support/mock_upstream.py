@@ -1,0 +1,197 @@
+"""A real OpenAI-compatible HTTP server for tests and benchmarks (loopback only).
+
+Replies are deterministic: "echo: <last user message>". The last user message can steer it:
+  "!status 500"   answer with that HTTP status and an OpenAI-style error body
+  "!sleep 2.5"    wait that many seconds before answering
+  "!cut 3"        (stream) send 3 chunks, then drop the connection without [DONE]
+  "!hang"         (stream) send one chunk, then wait until the client goes away
+Every request received is kept in `MockUpstream.requests` (method, path, headers, body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class MockUpstream:
+    models: list[str] = field(default_factory=lambda: ["mock-small", "mock-large"])
+    owned_by: str = "mock"
+    requests: list[Received] = field(default_factory=list)
+    cancelled: int = 0  # streams whose client went away before the end
+    api_key: str | None = None
+    url: str = ""
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/v1/models", self._models, methods=["GET"]),
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+        ])
+
+    def chat_requests(self) -> list[Received]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    async def _authorized(self, request: Request) -> Response | None:
+        if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return JSONResponse({"error": {"message": "bad key", "type": "auth"}}, 401)
+        return None
+
+    async def _record(self, request: Request) -> Any:
+        raw = await request.body()
+        body = orjson.loads(raw) if raw else None
+        self.requests.append(Received(request.method, request.url.path,
+                                      dict(request.headers), body))
+        return body
+
+    async def _models(self, request: Request) -> Response:
+        await self._record(request)
+        if denied := await self._authorized(request):
+            return denied
+        data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": self.owned_by}
+                for m in self.models]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _embeddings(self, request: Request) -> Response:
+        body = await self._record(request)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i,
+                 "embedding": [float(len(str(text))), float(i), 0.5]}
+                for i, text in enumerate(inputs)]
+        tokens = sum(len(str(t).split()) for t in inputs)
+        return JSONResponse({"object": "list", "data": data, "model": body["model"],
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    async def _chat(self, request: Request) -> Response:
+        body = await self._record(request)
+        if denied := await self._authorized(request):
+            return denied
+        if body.get("model") not in self.models:
+            return JSONResponse({"error": {"message": f"model {body.get('model')} not found",
+                                           "type": "invalid_request_error",
+                                           "code": "model_not_found"}}, 404)
+        prompt = _last_user_text(body.get("messages", []))
+        command, _, arg = prompt.partition(" ")
+        if command == "!status":
+            return JSONResponse({"error": {"message": "mock failure", "type": "server_error"}},
+                                int(arg or 500))
+        if command == "!sleep":
+            await asyncio.sleep(float(arg or 1))
+        reply = f"echo: {prompt}"
+        if body.get("max_tokens") is not None:
+            reply = " ".join(reply.split()[: int(body["max_tokens"])])
+        usage = {"prompt_tokens": _count(body.get("messages", [])),
+                 "completion_tokens": len(reply.split()),
+                 "total_tokens": 0}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if body.get("stream"):
+            return StreamingResponse(self._stream(body, reply, usage, command, arg, request),
+                                     media_type="text/event-stream")
+        return JSONResponse({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": reply}}],
+            "usage": usage,
+        })
+
+    async def _stream(self, body: dict, reply: str, usage: dict, command: str, arg: str,
+                      request: Request):
+        base = {"id": "chatcmpl-mock", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body["model"]}
+        words = reply.split(" ")
+        deltas = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": (w if i == 0 else " " + w)} for i, w in enumerate(words)]
+        try:
+            for i, delta in enumerate(deltas):
+                if command == "!cut" and i >= int(arg or 1):
+                    raise ConnectionAbortedError  # ends the response without [DONE]
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                if command == "!hang":
+                    while not await request.is_disconnected():  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                    self.cancelled += 1
+                    return
+            final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            yield b"data: " + orjson.dumps(final) + b"\n\n"
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+def _last_user_text(messages: list[dict]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+def _count(messages: list[dict]) -> int:
+    return sum(len(str(m.get("content", "")).split()) for m in messages) or 1
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any, host: str = "127.0.0.1"):
+    """Serve an ASGI app with uvicorn on a free loopback port; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@contextlib.asynccontextmanager
+async def running_mock(**kwargs: Any):
+    mock = MockUpstream(**kwargs)
+    async with serve_asgi(mock.app()) as url:
+        mock.url = url + "/v1"
+        yield mock
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=9100)
+    args = parser.parse_args()
+    uvicorn.run(MockUpstream().app(), host="127.0.0.1", port=args.port, log_level="warning",
+                access_log=False)

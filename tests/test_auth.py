@@ -9,20 +9,11 @@ import httpx
 import jwt
 
 from conftest import ADMIN_KEY
+from support.asserts import assert_error
 
 
 def _email() -> str:
     return f"user-{secrets.token_hex(6)}@example.com"
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"type", "code", "message", "param", "request_id"}
-    assert error["request_id"] == response.headers["x-request-id"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
 
 
 async def test_guest_login_returns_token_for_a_real_user(client: httpx.AsyncClient) -> None:

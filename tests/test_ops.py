@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from test_auth import assert_error
+from support.asserts import assert_error
 
 
 async def test_health_ready_version(client: httpx.AsyncClient) -> None:

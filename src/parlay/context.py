@@ -22,3 +22,7 @@ class AppContext:
     # Closed in reverse order at shutdown; components push their own aclose() here.
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     redis: Any | None = None
+    # Filled by the gateway at start-up (parlay.providers.registry.ProviderRegistry,
+    # parlay.services.usage.UsageRecorder).
+    providers: Any | None = None
+    usage: Any | None = None

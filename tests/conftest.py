@@ -75,6 +75,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "jwt_secret": "test-secret-" + "x" * 32,
         "admin_api_key": ADMIN_KEY,
         "local_model": "off",
+        "rate_limits": "off",
         "log_level": "warning",
         "public_url": "http://parlay.test",
     }

@@ -44,3 +44,23 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
 
 async def test_method_not_allowed_is_an_envelope(client: httpx.AsyncClient) -> None:
     assert_error(await client.delete("/healthz"), 405, "method_not_allowed")
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient, app) -> None:
+    limit = app.state.ctx.settings.max_body_bytes
+    big = b'{"email": "' + b"a" * limit + b'"}'
+    response = await client.post("/llm/auth/login", content=big,
+                                 headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "payload_too_large")
+
+
+async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient, app) -> None:
+    limit = app.state.ctx.settings.max_body_bytes
+
+    async def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    response = await client.post("/llm/auth/login", content=chunks(),
+                                 headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "payload_too_large")

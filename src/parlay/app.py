@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from parlay import __version__
-from parlay.api import auth, ops
+from parlay.api import admin_audit, admin_tools, admin_users, auth, ops
+from parlay.api import settings as user_settings
+from parlay.api.body_limit import BodyLimitMiddleware
 from parlay.api.errors import install_error_handlers
 from parlay.config import Settings, load_settings
 from parlay.context import AppContext
@@ -18,7 +21,10 @@ from parlay.db import migrate
 from parlay.db.engine import make_engine, make_sessionmaker
 from parlay.observability import Metrics, RequestContextMiddleware
 from parlay.services.accounts import ensure_bootstrap_admin
+from parlay.services.auth_bus import AuthInvalidationBus
 from parlay.services.principals import PrincipalResolver
+from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter, parse_limits
+from parlay.services.tools import ensure_builtin_tools
 
 log = logging.getLogger("parlay")
 
@@ -35,12 +41,34 @@ async def build_context(settings: Settings) -> AppContext:
         sessionmaker, jwt_secret, admin_api_key=settings.admin_api_key,
         cache_ttl=settings.auth_cache_ttl,
     )
-    ctx = AppContext(settings, engine, sessionmaker, jwt_secret, principals)
+    redis = _redis_client(settings)
+    counter = RedisCounter(redis, settings.redis_prefix) if redis is not None else MemoryCounter()
+    limiter = RateLimiter(parse_limits(settings.rate_limits), counter)
+    ctx = AppContext(settings, engine, sessionmaker, jwt_secret, principals, limiter, redis=redis)
     ctx.resources.push_async_callback(engine.dispose)
+    if redis is not None:
+        ctx.resources.push_async_callback(redis.aclose)
+        bus = AuthInvalidationBus(settings.redis_url, principals, settings.redis_prefix)
+        try:
+            await bus.start()
+        except Exception as exc:  # Redis down at start-up must not keep Parlay down
+            await bus.aclose()
+            log.warning("redis unreachable at start-up (%s); cross-worker auth invalidation "
+                        "falls back to the %ss cache TTL", exc, settings.auth_cache_ttl)
+        else:
+            ctx.resources.push_async_callback(bus.aclose)
     if settings.admin_api_key:
         async with sessionmaker() as session:
             await ensure_bootstrap_admin(session)
     return ctx
+
+
+def _redis_client(settings: Settings) -> Any | None:
+    if not settings.redis_url:
+        return None
+    from redis.asyncio import Redis
+
+    return Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
 @asynccontextmanager
@@ -54,6 +82,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     """Each resource's start-up hook; each registers its own shutdown on ctx.resources."""
+    async with ctx.sessionmaker() as session:
+        await ensure_builtin_tools(session)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
             allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID"],
         )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
 
@@ -82,3 +113,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(ops.router)
     app.include_router(auth.router, prefix="/llm/auth")
     app.include_router(auth.router, prefix="/auth", include_in_schema=False)
+    app.include_router(user_settings.router)
+    app.include_router(admin_tools.router)
+    app.include_router(admin_users.router)
+    app.include_router(admin_audit.router)

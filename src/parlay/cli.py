@@ -104,3 +104,7 @@ async def _new_key(settings: Settings, *, admin: bool, name: str) -> str:
             return await create_admin_cli_key(session, admin=admin, name=name)
     finally:
         await engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parlay.services.ratelimit import DEFAULT_LIMITS, parse_limits
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/parlay.db"
 
 
@@ -27,6 +29,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_prefix: str = Field(default="parlay", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     jwt_secret: str | None = None
     access_token_ttl: int = Field(default=900, ge=30, description="seconds")
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds")
@@ -39,6 +42,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="seconds a user/key lookup is reused"
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    rate_limits: str = DEFAULT_LIMITS
 
     providers_file: Path | None = None
     secret_key: str | None = Field(
@@ -62,6 +66,12 @@ class Settings(BaseSettings):
         scheme = value.split(":", 1)[0].split("+", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError(f"unsupported database scheme {scheme!r} (use sqlite or postgresql)")
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _valid_limits(cls, value: str) -> str:
+        parse_limits(value)
         return value
 
     @field_validator("cors_origins", mode="before")

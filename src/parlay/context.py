@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from parlay.config import Settings
 from parlay.services.principals import PrincipalResolver
+from parlay.services.ratelimit import RateLimiter
 
 
 @dataclass
@@ -19,6 +20,7 @@ class AppContext:
     sessionmaker: async_sessionmaker[AsyncSession]
     jwt_secret: str
     principals: PrincipalResolver
+    limiter: RateLimiter
     # Closed in reverse order at shutdown; components push their own aclose() here.
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     redis: Any | None = None

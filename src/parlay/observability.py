@@ -11,7 +11,11 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from parlay.errors import ApiError
+from parlay.services.ratelimit import route_group
 
 access_log = logging.getLogger("parlay.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -56,14 +60,35 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", header_value)]
+                headers = [*message.get("headers", []), (b"x-request-id", header_value)]
+                decision = scope["state"].get("ratelimit")
+                if decision is not None and status != 429:
+                    headers += [(k.lower().encode(), v.encode())
+                                for k, v in decision.headers().items()]
+                message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if await self._within_anonymous_limits(scope, send_with_id):
+                await self.app(scope, receive, send_with_id)
         finally:
             self._record(scope, status, time.perf_counter() - started, request_id)
+
+    async def _within_anonymous_limits(self, scope: Scope, send: Send) -> bool:
+        """Routes open to anonymous callers (auth, public shares) are limited per client IP."""
+        group = route_group(scope["method"], scope["path"])
+        if group not in ("auth", "public"):
+            return True
+        limiter = scope["app"].state.ctx.limiter
+        client_ip = (scope.get("client") or ("unknown",))[0]
+        try:
+            scope["state"]["ratelimit"] = await limiter.hit(group, f"ip:{client_ip}")
+        except ApiError as exc:
+            response = JSONResponse(exc.body(scope["state"]["request_id"]), exc.status,
+                                    headers=exc.headers)
+            await response(scope, _no_body, send)
+            return False
+        return True
 
     def _record(self, scope: Scope, status: int, elapsed: float, request_id: str) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
@@ -81,6 +106,10 @@ class RequestContextMiddleware:
                     "user_id": scope.get("state", {}).get("user_id"),
                 }},
             )
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -13,6 +13,7 @@ from parlay.context import AppContext
 from parlay.errors import Forbidden
 from parlay.services.accounts import AccountService
 from parlay.services.principals import Principal
+from parlay.services.ratelimit import route_group
 
 
 def get_context(request: Request) -> AppContext:
@@ -33,8 +34,13 @@ async def get_principal(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    principal = await request.app.state.ctx.principals.resolve(authorization, x_api_key)
+    ctx = request.app.state.ctx
+    principal = await ctx.principals.resolve(authorization, x_api_key)
     request.state.user_id = principal.user_id
+    group = route_group(request.method, request.url.path)
+    if group in ("chat", "api"):
+        subject = f"key:{principal.api_key_id}" if principal.api_key_id else principal.user_id
+        request.state.ratelimit = await ctx.limiter.hit(group, subject)
     return principal
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -29,5 +32,21 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    with _sqlite_file_lock(engine):
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: AsyncEngine) -> Iterator[None]:
+    """SQLite has no advisory locks: processes starting together take turns via a lock file."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

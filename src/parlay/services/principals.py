@@ -8,6 +8,7 @@ request. Changes made through this process invalidate the cache at once.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,6 +63,8 @@ class PrincipalResolver:
         self._ttl = cache_ttl
         self._users: dict[str, tuple[float, _UserState | None]] = {}
         self._keys: dict[str, tuple[float, _KeyState | None]] = {}
+        # Tells other workers to forget too (set when Redis is configured).
+        self.broadcast: Callable[[str, str], None] | None = None
 
     async def resolve(self, authorization: str | None, x_api_key: str | None) -> Principal:
         credential = _bearer(authorization) or (x_api_key or "").strip()
@@ -128,11 +131,15 @@ class PrincipalResolver:
         self._keys[key_hash] = (now, state)
         return state
 
-    def forget_user(self, user_id: str) -> None:
+    def forget_user(self, user_id: str, *, broadcast: bool = True) -> None:
         self._users.pop(user_id, None)
+        if broadcast and self.broadcast is not None:
+            self.broadcast("user", user_id)
 
-    def forget_key(self, key_hash: str) -> None:
+    def forget_key(self, key_hash: str, *, broadcast: bool = True) -> None:
         self._keys.pop(key_hash, None)
+        if broadcast and self.broadcast is not None:
+            self.broadcast("key", key_hash)
 
 
 def _bearer(authorization: str | None) -> str:

@@ -1,0 +1,109 @@
+"""Rate limits: per IP on anonymous routes, per user on the API, shared across processes via Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import asgi_client, make_settings, running_app
+from parlay.services.ratelimit import Limit, parse_limits
+from support.asserts import assert_error
+
+REDIS_URL = os.environ.get("PARLAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def test_parse_limits() -> None:
+    assert parse_limits("chat=120/min, auth=10/minute,api=5/s") == {
+        "chat": Limit(120, 60), "auth": Limit(10, 60), "api": Limit(5, 1)}
+    assert parse_limits("off") == {}
+    for bad in ("chat=0/min", "chat=10/fortnight", "nope=1/min", "chat"):
+        with pytest.raises(ValueError):
+            parse_limits(bad)
+
+
+async def test_auth_routes_are_limited_per_ip(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/p.db", rate_limits="auth=3/min")
+    async with running_app(settings) as app, asgi_client(app) as client:
+        first = await client.post("/llm/auth/guest-login")
+        assert first.headers["x-ratelimit-limit"] == "3"
+        assert first.headers["x-ratelimit-remaining"] == "2"
+        for _ in range(2):
+            assert (await client.post("/llm/auth/guest-login")).status_code == 201
+        refused = await client.post("/llm/auth/guest-login")
+        assert_error(refused, 429, "rate_limited")
+        assert 0 < int(refused.headers["retry-after"]) <= 60
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        # Other groups are not affected.
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_api_routes_are_limited_per_user(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/p.db", rate_limits="api=2/min")
+    async with running_app(settings) as app, asgi_client(app) as client:
+        alice = {"Authorization": "Bearer " + (await client.post("/llm/auth/guest-login")).json()["access_token"]}
+        bob = {"Authorization": "Bearer " + (await client.post("/llm/auth/guest-login")).json()["access_token"]}
+        assert (await client.get("/llm/auth/api-keys", headers=alice)).status_code == 200
+        assert (await client.get("/llm/auth/api-keys", headers=alice)).status_code == 200
+        assert_error(await client.get("/llm/auth/api-keys", headers=alice), 429)
+        assert (await client.get("/llm/auth/api-keys", headers=bob)).status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            try:
+                if (await client.get(url + "/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not start")
+
+
+async def test_limit_is_shared_by_two_processes_through_redis(tmp_path: Path) -> None:
+    import redis.asyncio as aioredis
+
+    probe = aioredis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+    except Exception as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    finally:
+        await probe.aclose()
+    env = {**os.environ, "PARLAY_DATABASE_URL": f"sqlite:///{tmp_path}/shared.db",
+           "PARLAY_REDIS_URL": REDIS_URL, "PARLAY_REDIS_PREFIX": "t" + secrets.token_hex(6),
+           "PARLAY_RATE_LIMITS": "auth=6/min", "PARLAY_LOCAL_MODEL": "off",
+           "PARLAY_JWT_SECRET": "s" * 40, "PARLAY_LOG_LEVEL": "warning"}
+    env.pop("OPENAI_BASE_URL", None)
+    ports = [_free_port(), _free_port()]
+    procs = [subprocess.Popen([sys.executable, "-m", "parlay.cli", "serve", "--port", str(p)], env=env)  # noqa: ASYNC220
+             for p in ports]
+    try:
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        for url in urls:
+            await _wait_ready(url)
+        async with httpx.AsyncClient() as client:
+            statuses = [(await client.post(urls[i % 2] + "/llm/auth/guest-login")).status_code
+                        for i in range(8)]
+        assert statuses[:6] == [201] * 6, statuses
+        assert statuses[6:] == [429, 429], statuses
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=15)

@@ -7,6 +7,7 @@ import logging
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -79,6 +80,31 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                       request_id_of(request))
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if not _is_unavailable(exc):
+        return await _unhandled(request, exc)
+    log.warning("database unavailable request_id=%s: %s", request_id_of(request),
+                type(exc).__name__)
+    return json_error(503, "server_error", "database_unavailable",
+                      "the database is unavailable; retry shortly", None,
+                      request_id_of(request), {"Retry-After": "1"})
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    """Lost or refused connections (server restarting, network) as opposed to bugs in SQL."""
+    if isinstance(exc, (OSError, ConnectionError, sa_exc.TimeoutError)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError):
+            return True
+        orig = exc.orig
+        return isinstance(orig, (OSError, ConnectionError)) or type(orig).__name__ in {
+            "ConnectionDoesNotExistError", "CannotConnectNowError", "AdminShutdownError",
+            "InterfaceError", "ConnectionFailureError",
+        }
+    return False
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     request_id = request_id_of(request)
     log.exception("unhandled error request_id=%s path=%s", request_id, request.url.path)
@@ -96,4 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from support.server import ParlayProcess, free_port
 
 MAX_EXAMPLES = int(os.environ.get("PARLAY_FUZZ_EXAMPLES", "15"))
 ADMIN_KEY = "fuzz-admin-key-0123456789"
@@ -25,14 +26,14 @@ CHECKS = ",".join([
 ])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _start_mock(port: int) -> subprocess.Popen:
+    script = Path(__file__).parent / "support" / "mock_upstream.py"
+    return _start([sys.executable, str(script), "--port", str(port)],
+                  f"http://127.0.0.1:{port}/v1/models")
 
 
-def _start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
-    proc = subprocess.Popen(args, env=env)
+def _start(args: list[str], url: str) -> subprocess.Popen:
+    proc = subprocess.Popen(args)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -56,17 +57,18 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_openapi_fuzz(tmp_path: Path) -> None:
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     assert st, "schemathesis is a dev dependency"
-    mock_port, parlay_port = _free_port(), _free_port()
-    here = Path(__file__).parent
-    mock = _start([sys.executable, str(here / "support" / "mock_upstream.py"), "--port",
-                   str(mock_port)], dict(os.environ), f"http://127.0.0.1:{mock_port}/v1/models")
-    env = {**os.environ, "PARLAY_DATABASE_URL": f"sqlite:///{tmp_path}/fuzz.db",
-           "PARLAY_ADMIN_API_KEY": ADMIN_KEY, "PARLAY_RATE_LIMITS": "off",
-           "PARLAY_LOCAL_MODEL": "off", "PARLAY_LOG_LEVEL": "error",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1", "OPENAI_API_KEY": "x"}
-    base = f"http://127.0.0.1:{parlay_port}"
-    parlay = _start([sys.executable, "-m", "parlay.cli", "serve", "--port", str(parlay_port)],
-                    env, base + "/healthz")
+    mock_port = free_port()
+    mock = _start_mock(mock_port)
+    parlay = ParlayProcess({"PARLAY_DATABASE_URL": f"sqlite:///{tmp_path}/fuzz.db",
+                            "PARLAY_ADMIN_API_KEY": ADMIN_KEY, "PARLAY_LOG_LEVEL": "error",
+                            "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1",
+                            "OPENAI_API_KEY": "x"})
+    try:
+        parlay.start()
+    except AssertionError:
+        _stop(mock)
+        raise
+    base = parlay.url
     try:
         result = subprocess.run(
             [st, "run", f"{base}/openapi.json", "--checks", CHECKS,
@@ -77,7 +79,7 @@ def test_openapi_fuzz(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=900,
         )
     finally:
-        _stop(parlay)
+        parlay.stop()
         _stop(mock)
     tail = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, tail

@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,6 +13,7 @@ import pytest
 from conftest import asgi_client, make_settings, running_app
 from parlay.services.ratelimit import Limit, parse_limits
 from support.asserts import assert_error
+from support.server import ParlayProcess
 
 REDIS_URL = os.environ.get("PARLAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -57,24 +54,6 @@ async def test_api_routes_are_limited_per_user(tmp_path: Path) -> None:
         assert (await client.get("/llm/auth/api-keys", headers=bob)).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _wait_ready(url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            try:
-                if (await client.get(url + "/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} did not start")
-
-
 async def test_limit_is_shared_by_two_processes_through_redis(tmp_path: Path) -> None:
     import redis.asyncio as aioredis
 
@@ -85,25 +64,18 @@ async def test_limit_is_shared_by_two_processes_through_redis(tmp_path: Path) ->
         pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
     finally:
         await probe.aclose()
-    env = {**os.environ, "PARLAY_DATABASE_URL": f"sqlite:///{tmp_path}/shared.db",
+    env = {"PARLAY_DATABASE_URL": f"sqlite:///{tmp_path}/shared.db",
            "PARLAY_REDIS_URL": REDIS_URL, "PARLAY_REDIS_PREFIX": "t" + secrets.token_hex(6),
-           "PARLAY_RATE_LIMITS": "auth=6/min", "PARLAY_LOCAL_MODEL": "off",
-           "PARLAY_JWT_SECRET": "s" * 40, "PARLAY_LOG_LEVEL": "warning"}
-    env.pop("OPENAI_BASE_URL", None)
-    ports = [_free_port(), _free_port()]
-    procs = [subprocess.Popen([sys.executable, "-m", "parlay.cli", "serve", "--port", str(p)], env=env)  # noqa: ASYNC220
-             for p in ports]
+           "PARLAY_RATE_LIMITS": "auth=6/min", "OPENAI_BASE_URL": ""}
+    servers = [ParlayProcess(env), ParlayProcess(env)]
     try:
-        urls = [f"http://127.0.0.1:{p}" for p in ports]
-        for url in urls:
-            await _wait_ready(url)
+        for server in servers:
+            await asyncio.to_thread(server.start)
         async with httpx.AsyncClient() as client:
-            statuses = [(await client.post(urls[i % 2] + "/llm/auth/guest-login")).status_code
+            statuses = [(await client.post(servers[i % 2].url + "/llm/auth/guest-login")).status_code
                         for i in range(8)]
         assert statuses[:6] == [201] * 6, statuses
         assert statuses[6:] == [429, 429], statuses
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=15)
+        for server in servers:
+            await asyncio.to_thread(server.stop)

@@ -158,13 +158,15 @@ def _count(messages: list[dict]) -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, host: str = "127.0.0.1"):
-    """Serve an ASGI app with uvicorn on a free loopback port; yields the base URL."""
+async def serve_asgi(app: Any, host: str = "127.0.0.1", lifespan: str = "auto"):
+    """Serve an ASGI app with uvicorn on a free loopback port; yields the base URL.
+
+    lifespan="off" serves an app whose lifespan already runs (e.g. inside `running_app`)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -3,6 +3,7 @@ disturbing the machine's shared one. Needs root (initdb runs as the postgres use
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -51,8 +52,6 @@ class PrivatePostgres:
         self._as_postgres(_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""MCP tools: built-in definitions, content filters (and, later, their execution)."""

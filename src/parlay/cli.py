@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import Any
 
 from parlay.config import ConfigError, Settings, load_settings
 
@@ -48,25 +49,26 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from parlay.banner import ReadyServer, base_url
     from parlay.observability import configure_logging
+    from parlay.providers.local import local_model_path
 
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
     configure_logging(settings.log_level)
+    local_model_path(settings, warn=False)  # a bad PARLAY_LOCAL_MODEL fails here, in one line
     asyncio.run(_run_migrations(settings))
     # Migrations ran once above; workers must not race each other doing it again.
     os.environ["PARLAY_AUTO_MIGRATE"] = "false"
-    uvicorn.run(
-        "parlay.main:app",
-        host=host,
-        port=port,
-        workers=workers,
-        factory=False,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
+    options: dict[str, Any] = dict(
+        host=host, port=port, workers=workers, factory=False, access_log=False,
+        log_config=None, timeout_graceful_shutdown=10,
     )
+    if workers == 1:  # one process: it can tell when it is ready and print the examples
+        ReadyServer(uvicorn.Config("parlay.main:app", **options), base_url(host, port)).run()
+    else:
+        uvicorn.run("parlay.main:app", **options)
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> None:

@@ -73,6 +73,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "jwt_secret": "test-secret-" + "x" * 32,
+        "secret_key": "test-secret-key-" + "y" * 32,
         "admin_api_key": ADMIN_KEY,
         "local_model": "off",
         "rate_limits": "off",

@@ -11,17 +11,34 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from parlay import __version__
-from parlay.api import admin_audit, admin_tools, admin_users, auth, ops
+from parlay.api import (
+    admin_audit,
+    admin_providers,
+    admin_tools,
+    admin_users,
+    auth,
+    chat,
+    conversations,
+    items,
+    models,
+    ops,
+    public_shares,
+    shares,
+    usage,
+)
 from parlay.api import settings as user_settings
 from parlay.api.body_limit import BodyLimitMiddleware
 from parlay.api.errors import install_error_handlers
+from parlay.api.fastpath import GatewayFastPath
 from parlay.config import Settings, load_settings
 from parlay.context import AppContext
 from parlay.db import migrate
 from parlay.db.engine import make_engine, make_sessionmaker
 from parlay.observability import Metrics, RequestContextMiddleware
+from parlay.providers.local import install_local_provider
 from parlay.services.accounts import ensure_bootstrap_admin
 from parlay.services.auth_bus import AuthInvalidationBus
+from parlay.services.gateway import start_gateway
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter, parse_limits
 from parlay.services.tools import ensure_builtin_tools
@@ -82,6 +99,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     """Each resource's start-up hook; each registers its own shutdown on ctx.resources."""
+    # First: later components (the local model) register providers into ctx.providers.
+    await start_gateway(ctx)
+    await install_local_provider(ctx.settings, ctx.providers, ctx.resources)
     async with ctx.sessionmaker() as session:
         await ensure_builtin_tools(session)
 
@@ -94,11 +114,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Self-hosted LLM API server: OpenAI-compatible gateway, conversations, "
         "accounts, model catalog, settings and admin-managed MCP tools.",
         lifespan=lifespan,
+        # No OpenTelemetry bridge: it probes the environment on every request (hot path);
+        # Parlay exports its own Prometheus metrics at /metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
     _include_routers(app)
+    # Innermost: chat completions / embeddings skip FastAPI's router (hot path, see fastpath.py).
+    app.add_middleware(GatewayFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
@@ -117,3 +142,12 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(admin_tools.router)
     app.include_router(admin_users.router)
     app.include_router(admin_audit.router)
+    app.include_router(chat.router)
+    app.include_router(models.router)
+    app.include_router(usage.router)
+    app.include_router(admin_providers.router)
+    app.include_router(conversations.router)
+    app.include_router(items.router)
+    app.include_router(shares.router)
+    app.include_router(public_shares.router)
+    app.include_router(public_shares.page_router)

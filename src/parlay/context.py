@@ -28,3 +28,4 @@ class AppContext:
     # parlay.services.usage.UsageRecorder).
     providers: Any | None = None
     usage: Any | None = None
+    gateway: Any | None = None  # parlay.services.gateway.Gateway (admin provider changes)

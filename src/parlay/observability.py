@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlay.errors import ApiError
+from parlay.logbuffer import BatchingStreamHandler
 from parlay.services.ratelimit import route_group
 
 access_log = logging.getLogger("parlay.access")
@@ -135,7 +136,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BatchingStreamHandler(sys.stderr)  # one line per request, written in batches
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

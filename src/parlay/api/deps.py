@@ -16,11 +16,12 @@ from parlay.services.principals import Principal
 from parlay.services.ratelimit import route_group
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async on purpose: FastAPI runs plain `def` dependencies in a thread pool (a hop per request).
     return request.app.state.ctx
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.ctx.settings
 
 
@@ -37,7 +38,7 @@ async def get_principal(
     ctx = request.app.state.ctx
     principal = await ctx.principals.resolve(authorization, x_api_key)
     request.state.user_id = principal.user_id
-    group = route_group(request.method, request.url.path)
+    group = route_group(request.method, request.scope["path"])  # not .url: parsed per call
     if group in ("chat", "api"):
         subject = f"key:{principal.api_key_id}" if principal.api_key_id else principal.user_id
         request.state.ratelimit = await ctx.limiter.hit(group, subject)

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from parlay.errors import UpstreamError
+
 
 @dataclass
 class ModelInfo:
@@ -50,3 +52,7 @@ class ChatProvider(Protocol):
 
     async def aclose(self) -> None:
         ...
+
+
+class UpstreamUnreachable(UpstreamError):
+    """The upstream could not be reached at all (connect error): its provider is marked down."""

@@ -1,3 +1,10 @@
 """Import every model module so Base.metadata knows all tables (Alembic, tests)."""
 
-from parlay.db.models import accounts  # noqa: F401
+from parlay.db.models import (  # noqa: F401
+    accounts,
+    audit,
+    conversations,
+    gateway,
+    settings,
+    tools,
+)

@@ -1,0 +1,272 @@
+"""Any OpenAI-compatible HTTP upstream (OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter...).
+
+One pooled HTTP/1.1 keep-alive client per provider (`providers.http1`, chosen over httpx and
+aiohttp for CPU cost, see there). Stream events are forwarded as the upstream's own bytes,
+split on blank lines, never decoded here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from parlay.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from parlay.providers.base import ModelInfo, UpstreamUnreachable
+from parlay.providers.http1 import ConnectFailed, ConnectionBroken, Http1Pool, ReadTimeout, Response
+
+_DONE = b"data: [DONE]"
+_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+_EVENT_SEPARATORS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
+class OpenAICompatProvider:
+    kind = "openai_compat"
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 300.0,
+        *,
+        connect_timeout: float = 5.0,
+        retries: int = 0,
+        max_connections: int = 1000,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        default_headers = {"accept": "application/json", **(headers or {})}
+        if api_key:
+            default_headers["authorization"] = f"Bearer {api_key}"
+        # `timeout` bounds the wait for each byte, not the whole (possibly long) generation.
+        self._pool = Http1Pool(self.base_url, headers=default_headers,
+                               connect_timeout=connect_timeout, read_timeout=timeout,
+                               max_connections=max_connections)
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatProvider({self.name!r}, {self.base_url!r})"
+
+    async def list_models(self) -> list[ModelInfo]:
+        payload = await self._request_json("GET", "/models", None, retries=0)
+        entries = payload.get("data") if isinstance(payload, dict) else payload
+        if not isinstance(entries, list):
+            raise UpstreamError(f"provider {self.name!r}: GET /models did not return a list")
+        return [self._model_info(entry) for entry in entries
+                if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+
+    async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._post_json("/chat/completions", body)
+
+    async def embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._post_json("/embeddings", body)
+
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        response = await self._open("POST", "/chat/completions", orjson.dumps(body),
+                                    retries=self.retries)
+        saw_done = False
+        try:
+            buffer = b""
+            async for piece in response.iter_chunks():
+                buffer += piece
+                while True:
+                    event, buffer = _next_event(buffer)
+                    if event is None:
+                        break
+                    if event.startswith(_DONE):
+                        saw_done = await _read_to_end(response)
+                        yield event
+                        return
+                    if event.strip():
+                        yield event
+            if buffer.strip():
+                saw_done = buffer.startswith(_DONE)
+                yield buffer + b"\n\n"
+        except ReadTimeout:
+            raise UpstreamTimeout(f"provider {self.name!r} stopped sending for "
+                                  f"{self.timeout:g}s") from None
+        except ConnectionBroken as exc:
+            raise UpstreamError(f"provider {self.name!r} broke the stream: {exc}") from None
+        finally:
+            # Closing (not pooling) a stream left early is what tells the upstream to stop.
+            response.release()
+        if not saw_done:
+            raise UpstreamError(f"provider {self.name!r} ended the stream before [DONE]")
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+    async def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = await self._request_json("POST", path, orjson.dumps(body),
+                                           retries=self.retries)
+        if not isinstance(payload, dict):
+            raise UpstreamError(f"provider {self.name!r} answered with a non-object JSON body")
+        return payload
+
+    async def _request_json(self, method: str, path: str, data: bytes | None, *,
+                            retries: int) -> Any:
+        response = await self._open(method, path, data, retries=retries)
+        try:
+            raw = await response.read()
+        except ReadTimeout:
+            raise UpstreamTimeout(f"provider {self.name!r} timed out") from None
+        except ConnectionBroken as exc:
+            raise UpstreamError(f"provider {self.name!r} failed mid-answer: {exc}") from None
+        finally:
+            response.release()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"provider {self.name!r} answered with invalid JSON "
+                                f"(HTTP {response.status})") from None
+
+    async def _open(self, method: str, path: str, data: bytes | None, *,
+                    retries: int) -> Response:
+        """Send, retrying on connect errors and 5xx; a 2xx/3xx response, or the mapped error."""
+        attempt = 0
+        while True:
+            try:
+                response = await self._pool.request(method, path, data)
+            except ConnectFailed as exc:
+                failure: ApiError = UpstreamUnreachable(
+                    f"provider {self.name!r} is unreachable: {exc}")
+            except ReadTimeout:
+                failure = UpstreamTimeout(f"provider {self.name!r} timed out")
+            except ConnectionBroken as exc:
+                failure = UpstreamError(f"provider {self.name!r} failed: {exc}")
+            else:
+                if response.status < 400:
+                    return response
+                failure = await self._status_error(response)
+            retryable = isinstance(failure, UpstreamUnreachable) or (
+                isinstance(failure, UpstreamError) and _status_of(failure) in _RETRYABLE_STATUS)
+            if not retryable or attempt >= retries:
+                raise failure
+            attempt += 1
+            await asyncio.sleep(0.1 * 2**attempt)
+
+    async def _status_error(self, response: Response) -> ApiError:
+        status = response.status
+        try:
+            raw = await response.read()
+        except (ReadTimeout, ConnectionBroken):
+            raw = b""
+        finally:
+            response.release()
+        message, code = _upstream_message(raw, status)
+        if status >= 500 or status in (401, 403, 407):
+            # 401/403 mean Parlay's own upstream credentials are wrong: not the caller's fault.
+            what = "rejected Parlay's credentials" if status < 500 else "failed"
+            error = UpstreamError(f"provider {self.name!r} {what} (HTTP {status}): {message}")
+            error.upstream_status = status  # type: ignore[attr-defined]
+            return error
+        headers = {}
+        if retry_after := response.headers.get("retry-after"):
+            headers["Retry-After"] = retry_after
+        error_class = _CLIENT_ERRORS.get(status, BadRequest)
+        return error_class(message, code=code or error_class.code, status=status,
+                           headers=headers)
+
+    def _model_info(self, entry: dict[str, Any]) -> ModelInfo:
+        model_id = entry["id"]
+        return ModelInfo(
+            id=model_id,
+            provider=self.name,
+            upstream_id=model_id,
+            name=str(entry.get("name") or model_id),
+            owned_by=str(entry.get("owned_by") or self.name),
+            created=int(entry.get("created") or 0),
+            capabilities=_capabilities_of(entry),
+            context_length=_context_length_of(entry),
+            supported_parameters=[p for p in entry.get("supported_parameters") or []
+                                  if isinstance(p, str)],
+        )
+
+
+async def _read_to_end(response: Response) -> bool:
+    """After [DONE], take the response's last bytes so its connection can be reused."""
+    with contextlib.suppress(ReadTimeout, ConnectionBroken, TimeoutError):
+        async with asyncio.timeout(1.0):
+            async for _ in response.iter_chunks():
+                pass
+    return True
+
+
+def _status_of(error: ApiError) -> int | None:
+    return getattr(error, "upstream_status", None)
+
+
+_CLIENT_ERRORS: dict[int, type[ApiError]] = {404: NotFound, 409: Conflict, 429: RateLimited}
+
+
+def _next_event(buffer: bytes) -> tuple[bytes | None, bytes]:
+    """Split off the first whole SSE event (with its blank-line terminator), if there is one."""
+    if b"\r" not in buffer:  # the common case: plain LF framing
+        index = buffer.find(b"\n\n")
+        if index == -1:
+            return None, buffer
+        return buffer[: index + 2], buffer[index + 2 :]
+    found = [(i, len(sep)) for sep in _EVENT_SEPARATORS if (i := buffer.find(sep)) != -1]
+    if not found:
+        return None, buffer
+    index, length = min(found)
+    return buffer[: index + length], buffer[index + length :]
+
+
+def _upstream_message(raw: bytes, status: int) -> tuple[str, str | None]:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        text = raw.decode("utf-8", "replace").strip()[:500]
+        return text or f"upstream answered HTTP {status}", None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code")
+        return str(error.get("message") or error), code if isinstance(code, str) else None
+    if isinstance(error, str):
+        return error, None
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return payload["message"], None
+    return f"upstream answered HTTP {status}", None
+
+
+def _capabilities_of(entry: dict[str, Any]) -> list[str]:
+    """Best-effort capabilities from what common upstreams report (OpenRouter, vLLM...)."""
+    model_id = entry["id"].lower()
+    if "embed" in model_id:
+        return ["embeddings"]
+    capabilities = ["chat"]
+    parameters = set(entry.get("supported_parameters") or [])
+    if "tools" in parameters:
+        capabilities.append("tools")
+    modalities = (entry.get("architecture") or {}).get("input_modalities") or []
+    if "image" in modalities:
+        capabilities.append("vision")
+    if parameters & {"reasoning", "include_reasoning"}:
+        capabilities.append("reasoning")
+    return capabilities
+
+
+def _context_length_of(entry: dict[str, Any]) -> int | None:
+    for key in ("context_length", "max_model_len", "context_window"):
+        value = entry.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    meta = entry.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("n_ctx_train"), int):
+        return meta["n_ctx_train"]
+    return None

@@ -1,0 +1,202 @@
+"""Conversation rules: ownership (another user's id is always 404), paging, metadata merge,
+deletion (hard delete: items and versions cascade, shares are revoked first)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parlay.db.base import utcnow
+from parlay.db.models.conversations import Conversation, ConversationItem
+from parlay.db.repositories import conversations as repo
+from parlay.db.repositories import items as item_repo
+from parlay.db.repositories import shares as share_repo
+from parlay.db.repositories.items import NewItem
+from parlay.errors import BadRequest, NotFound, ValidationFailed
+
+T = TypeVar("T")
+Order = Literal["asc", "desc"]
+
+# What a public id (conv_..., msg_..., shr_...) can look like; anything else names nothing.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+METADATA_MAX_KEYS = 64
+METADATA_MAX_KEY_LENGTH = 64
+METADATA_MAX_BYTES = 16 * 1024
+UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult(Generic[T]):
+    rows: list[T]
+    has_more: bool
+    total: int
+
+
+def not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"no conversation {conversation_id!r}", code="conversation_not_found",
+                    param="conversation_id")
+
+
+def invalid_cursor(cursor: str) -> BadRequest:
+    return BadRequest(f"'after' names no item of this list: {cursor!r}", code="invalid_cursor",
+                      param="after")
+
+
+def check_storable(value: Any, param: str) -> None:
+    """Refuse what PostgreSQL cannot store in text or JSON: NUL characters, lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationFailed("text must not contain NUL characters", param=param)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationFailed("text must be valid Unicode (no lone surrogates)",
+                                   param=param) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key, param)
+            check_storable(item, f"{param}.{key}"[:100])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_storable(item, f"{param}.{index}")
+
+
+def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    check_storable(metadata, "metadata")
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise ValidationFailed(f"metadata holds at most {METADATA_MAX_KEYS} keys",
+                               param="metadata")
+    for key in metadata:
+        if not key or len(key) > METADATA_MAX_KEY_LENGTH:
+            raise ValidationFailed(f"metadata keys are 1 to {METADATA_MAX_KEY_LENGTH} characters",
+                                   param=f"metadata.{key}"[:80])
+    if len(orjson.dumps(metadata)) > METADATA_MAX_BYTES:
+        raise ValidationFailed(f"metadata is limited to {METADATA_MAX_BYTES} bytes of JSON",
+                               param="metadata")
+    return metadata
+
+
+def merge_metadata(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Key by key: a value sets the key, null removes it, absent keys stay."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return check_metadata(merged)
+
+
+class ConversationService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(
+        self,
+        user_id: str,
+        *,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        model: str | None = None,
+        project_id: str | None = None,
+        items: Sequence[NewItem] = (),
+    ) -> Conversation:
+        meta = check_metadata({k: v for k, v in (metadata or {}).items() if v is not None})
+        for param, value in (("title", title), ("model", model), ("project_id", project_id)):
+            check_storable(value, param)
+        conversation = await repo.create_conversation(
+            self.session, user_id=user_id, title=title, meta=meta, model=model,
+            project_id=project_id)
+        if items:
+            conversation.item_count = conversation.next_position = len(items)
+            await item_repo.insert_items(self.session, conversation.id, 0, items)
+        await self.session.commit()
+        return conversation
+
+    async def get(self, user_id: str, conversation_id: str) -> Conversation:
+        conversation = await repo.get_owned(self.session, user_id, conversation_id)
+        if conversation is None:
+            raise not_found(conversation_id)
+        return conversation
+
+    async def get_with_items(self, user_id: str, conversation_id: str, items_limit: int,
+                             ) -> tuple[Conversation, list[ConversationItem]]:
+        """The conversation and its latest `items_limit` items, oldest first."""
+        conversation = await self.get(user_id, conversation_id)
+        if conversation.item_count == 0 or items_limit == 0:
+            return conversation, []
+        return conversation, await item_repo.latest(self.session, conversation.id, items_limit)
+
+    async def list(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: str | None = None,
+        order: Order = "desc",
+        project_id: str | None = None,
+    ) -> PageResult[Conversation]:
+        check_storable(project_id, "project_id")
+        cursor = None
+        if after is not None:
+            anchor = await repo.get_owned(self.session, user_id, after)
+            if anchor is None:
+                raise invalid_cursor(after)
+            cursor = (anchor.updated_at, anchor.id)
+        rows, total = await repo.list_page(
+            self.session, user_id, limit=limit + 1, offset=offset, after=cursor,
+            ascending=order == "asc", project_id=project_id)
+        if total is None:  # an empty page says nothing about the total
+            total = await repo.count_owned(self.session, user_id, project_id)
+        return PageResult(rows[:limit], len(rows) > limit, total)
+
+    async def update(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        title: str | None = UNSET,
+        metadata: dict[str, Any] | None = UNSET,
+        model: str | None = UNSET,
+        project_id: str | None = UNSET,
+    ) -> Conversation:
+        """Only the fields passed change; `metadata` merges key by key (null removes a key,
+        an explicit null for the whole object clears it)."""
+        for param, value in (("title", title), ("model", model), ("project_id", project_id)):
+            check_storable(value, param)
+        conversation = await self.get(user_id, conversation_id)
+        if title is not UNSET:
+            conversation.title = title
+        if metadata is not UNSET:
+            conversation.meta = {} if metadata is None else merge_metadata(conversation.meta,
+                                                                           metadata)
+        if model is not UNSET:
+            conversation.model = model
+        if project_id is not UNSET:
+            conversation.project_id = project_id
+        conversation.updated_at = utcnow()
+        await self.session.commit()
+        return conversation
+
+    async def delete(self, user_id: str, conversation_id: str) -> None:
+        if await self.bulk_delete(user_id, [conversation_id]) == 0:
+            raise not_found(conversation_id)
+
+    async def bulk_delete(self, user_id: str, conversation_ids: Sequence[str]) -> int:
+        """Delete those of the ids that are the caller's; others are silently not counted."""
+        ids = list(dict.fromkeys(conversation_ids))
+        await share_repo.revoke_for_conversations(self.session, user_id, ids)
+        deleted = await repo.delete_owned(self.session, user_id, ids)
+        await self.session.commit()
+        return deleted
+
+    async def delete_all(self, user_id: str) -> int:
+        await share_repo.revoke_for_conversations(self.session, user_id, None)
+        deleted = await repo.delete_all_owned(self.session, user_id)
+        await self.session.commit()
+        return deleted

@@ -1,0 +1,161 @@
+"""Item rules: text and structured content, paging (oldest first by default), edits that keep
+the earlier content as a version, deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parlay.db.base import utcnow
+from parlay.db.models.conversations import Conversation, ConversationItem, ItemVersion
+from parlay.db.repositories import conversations as conversation_repo
+from parlay.db.repositories import items as repo
+from parlay.db.repositories.items import NewItem
+from parlay.errors import Conflict, NotFound, ValidationFailed
+from parlay.services.conversations import (
+    Order,
+    PageResult,
+    check_storable,
+    invalid_cursor,
+    not_found,
+)
+
+TEXT_PART_TYPES = frozenset({"input_text", "output_text", "text", "refusal"})
+
+
+def text_of(content: str | Sequence[dict[str, Any]]) -> str:
+    """The plain text of string content or of OpenAI content parts (text parts joined)."""
+    if isinstance(content, str):
+        return content
+    texts = [str(part.get("text") or part.get("refusal") or "") for part in content
+             if part.get("type") in TEXT_PART_TYPES]
+    return "\n".join(t for t in texts if t)
+
+
+def parts_of(content: str | Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """What to keep in `content_parts`: structured input as given; NULL for plain text."""
+    if isinstance(content, str):
+        return None
+    parts = [dict(part) for part in content]
+    for index, part in enumerate(parts):
+        kind = part.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise ValidationFailed("every content part needs a string 'type'",
+                                   param=f"content.{index}.type")
+        if kind in ("input_text", "output_text", "text") and not isinstance(part.get("text"),
+                                                                           str):
+            raise ValidationFailed(f"a {kind!r} part needs a string 'text'",
+                                   param=f"content.{index}.text")
+    return parts
+
+
+def default_parts(role: str, text: str) -> list[dict[str, Any]]:
+    kind = "output_text" if role == "assistant" else "input_text"
+    return [{"type": kind, "text": text}]
+
+
+def new_message(role: str, content: str | Sequence[dict[str, Any]],
+                content_type: str = "text") -> NewItem:
+    check_storable(content, "content")
+    return NewItem(role=role, content=text_of(content), content_parts=parts_of(content),
+                   content_type=content_type)
+
+
+class ItemService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def conversation(self, user_id: str, conversation_id: str) -> Conversation:
+        conversation = await conversation_repo.get_owned(self.session, user_id, conversation_id)
+        if conversation is None:
+            raise not_found(conversation_id)
+        return conversation
+
+    async def add(self, user_id: str, conversation_id: str, items: Sequence[NewItem],
+                  ) -> list[ConversationItem]:
+        """Append items (committed), in order, at the end of the caller's conversation."""
+        conversation = await self.conversation(user_id, conversation_id)
+        first = await conversation_repo.allocate_positions(self.session, conversation.id,
+                                                           len(items))
+        rows = await repo.insert_items(self.session, conversation.id, first, items)
+        await self.session.commit()
+        return rows
+
+    async def get(self, user_id: str, conversation_id: str, item_id: str) -> ConversationItem:
+        item = await repo.get_owned_item(self.session, user_id, conversation_id, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id!r} in conversation {conversation_id!r}",
+                           code="item_not_found", param="item_id")
+        return item
+
+    async def list(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: str | None = None,
+        order: Order = "asc",
+    ) -> PageResult[ConversationItem]:
+        """Usually one round trip: ownership, page and total come from one query."""
+        after_position = None
+        if after is not None:
+            after_position = await repo.owned_position(self.session, user_id, conversation_id,
+                                                       after)
+            if after_position is None:
+                await self.conversation(user_id, conversation_id)  # 404 if not the caller's
+                raise invalid_cursor(after)
+        rows, total = await repo.page_owned(
+            self.session, user_id, conversation_id, limit=limit + 1, offset=offset,
+            after_position=after_position, ascending=order == "asc")
+        if total is None:  # empty page: past the end, or not the caller's conversation
+            total = (await self.conversation(user_id, conversation_id)).item_count
+        return PageResult(rows[:limit], len(rows) > limit, total)
+
+    async def edit(self, user_id: str, conversation_id: str, item_id: str, *,
+                   content: str | Sequence[dict[str, Any]],
+                   content_type: str | None = None) -> ConversationItem:
+        """Replace the content; the previous content is kept as a version."""
+        check_storable(content, "content")
+        item = await self.get(user_id, conversation_id, item_id)
+        if item.status == "in_progress":
+            raise Conflict("this reply is still being written", code="item_in_progress")
+        repo.archive_version(self.session, item)
+        item.content = text_of(content)
+        item.content_parts = parts_of(content)
+        if content_type is not None:
+            item.content_type = content_type
+        item.version += 1
+        item.updated_at = utcnow()
+        await conversation_repo.touch(self.session, conversation_id)
+        await self.commit_version_change()
+        return item
+
+    async def delete(self, user_id: str, conversation_id: str, item_id: str) -> None:
+        item = await self.get(user_id, conversation_id, item_id)
+        await repo.delete_item(self.session, item.id)
+        await conversation_repo.item_removed(self.session, conversation_id)
+        await self.session.commit()
+
+    async def versions(self, user_id: str, conversation_id: str, item_id: str,
+                       ) -> tuple[ConversationItem, list[ItemVersion]]:
+        item = await self.get(user_id, conversation_id, item_id)
+        found = await repo.versions_of(self.session, [item.id]) if item.version > 1 else {}
+        return item, found.get(item.id, [])
+
+    async def versions_map(self, items: Sequence[ConversationItem],
+                           ) -> dict[str, list[ItemVersion]]:
+        """Earlier versions of these items; no query when none was ever replaced."""
+        ids = [item.id for item in items if item.version > 1]
+        return await repo.versions_of(self.session, ids) if ids else {}
+
+    async def commit_version_change(self) -> None:
+        try:
+            await self.session.commit()
+        except IntegrityError:  # someone replaced the same version at the same moment
+            await self.session.rollback()
+            raise Conflict("the item changed meanwhile; retry", code="item_changed") from None

@@ -173,3 +173,26 @@ async def test_bootstrap_admin_key(client: httpx.AsyncClient) -> None:
     assert me.json()["data"]["role"] == "admin"
     wrong = await client.get("/llm/auth/me", headers={"Authorization": f"Bearer {ADMIN_KEY}x"})
     assert_error(wrong, 401)
+
+
+async def test_concurrent_cache_misses_share_one_lookup(client: httpx.AsyncClient, app) -> None:
+    import asyncio
+
+    from parlay.services.principals import PrincipalResolver
+
+    ctx = app.state.ctx
+    tokens = (await client.post("/llm/auth/guest-login")).json()
+    resolver = PrincipalResolver(ctx.sessionmaker, ctx.jwt_secret, admin_api_key=None, cache_ttl=60)
+    loads = 0
+    original = resolver._load_user
+
+    async def counting_load(user_id: str):
+        nonlocal loads
+        loads += 1
+        return await original(user_id)
+
+    resolver._users._load = counting_load
+    bearer = f"Bearer {tokens['access_token']}"
+    principals = await asyncio.gather(*[resolver.resolve(bearer, None) for _ in range(32)])
+    assert {p.user_id for p in principals} == {tokens["user_id"]}
+    assert loads == 1

@@ -7,10 +7,12 @@ request. Changes made through this process invalidate the cache at once.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +22,8 @@ from parlay.errors import Forbidden, Unauthorized
 from parlay.security import API_KEY_PREFIX, constant_time_equals, decode_access_token, sha256_hex
 
 BOOTSTRAP_ADMIN_ID = "usr_admin"
+MAX_CACHED = 50_000
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +64,8 @@ class PrincipalResolver:
         self._sessionmaker = sessionmaker
         self._jwt_secret = jwt_secret
         self._admin_api_key = admin_api_key
-        self._ttl = cache_ttl
-        self._users: dict[str, tuple[float, _UserState | None]] = {}
-        self._keys: dict[str, tuple[float, _KeyState | None]] = {}
+        self._users = _TtlCache[_UserState | None](self._load_user, cache_ttl)
+        self._keys = _TtlCache[_KeyState | None](self._load_key, cache_ttl)
         # Tells other workers to forget too (set when Redis is configured).
         self.broadcast: Callable[[str, str], None] | None = None
 
@@ -105,41 +108,86 @@ class PrincipalResolver:
         return Principal(key_state.user_id, state.role, key_state.key_id)
 
     async def _user_state(self, user_id: str) -> _UserState | None:
-        cached = self._users.get(user_id)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        async with self._sessionmaker() as session:
-            user = await repo.get_user(session, user_id)
-        state = None
-        if user is not None:
-            valid_after = user.tokens_valid_after.timestamp() if user.tokens_valid_after else 0.0
-            state = _UserState(user.role, user.disabled, valid_after)
-        self._users[user_id] = (now, state)
-        return state
+        return await self._users.get(user_id)
 
     async def _key_state(self, key_hash: str) -> _KeyState | None:
-        cached = self._keys.get(key_hash)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
+        return await self._keys.get(key_hash)
+
+    async def _load_user(self, user_id: str) -> _UserState | None:
+        async with self._sessionmaker() as session:
+            user = await repo.get_user(session, user_id)
+        if user is None:
+            return None
+        valid_after = user.tokens_valid_after.timestamp() if user.tokens_valid_after else 0.0
+        return _UserState(user.role, user.disabled, valid_after)
+
+    async def _load_key(self, key_hash: str) -> _KeyState | None:
         async with self._sessionmaker() as session:
             key = await repo.get_api_key_by_hash(session, key_hash)
-        state = None
-        if key is not None:
-            state = _KeyState(key.id, key.user_id, key.expires_at, key.revoked_at is not None)
-        self._keys[key_hash] = (now, state)
-        return state
+        if key is None:
+            return None
+        return _KeyState(key.id, key.user_id, key.expires_at, key.revoked_at is not None)
 
     def forget_user(self, user_id: str, *, broadcast: bool = True) -> None:
-        self._users.pop(user_id, None)
+        self._users.forget(user_id)
         if broadcast and self.broadcast is not None:
             self.broadcast("user", user_id)
 
     def forget_key(self, key_hash: str, *, broadcast: bool = True) -> None:
-        self._keys.pop(key_hash, None)
+        self._keys.forget(key_hash)
         if broadcast and self.broadcast is not None:
             self.broadcast("key", key_hash)
+
+
+class _TtlCache(Generic[V]):
+    """Values loaded on demand and kept `ttl` seconds. Concurrent misses for one key share a
+    single load, and a `forget` during a load keeps that (possibly stale) result out."""
+
+    def __init__(self, load: Callable[[str], Awaitable[V]], ttl: float) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._values: dict[str, tuple[float, V]] = {}
+        self._loading: dict[str, asyncio.Future[V]] = {}
+        self._generation: dict[str, int] = {}
+
+    async def get(self, key: str) -> V:
+        cached = self._values.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fill(key))
+            self._loading[key] = pending
+            pending.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(pending)
+
+    def _finished(self, key: str, done: asyncio.Future[V]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+
+    async def _fill(self, key: str) -> V:
+        generation = self._generation.get(key, 0)
+        started = time.monotonic()
+        value = await self._load(key)
+        if self._generation.get(key, 0) == generation:
+            if len(self._values) >= MAX_CACHED:
+                self._evict_expired()
+            self._values[key] = (started, value)
+        return value
+
+    def _evict_expired(self) -> None:
+        now = time.monotonic()
+        self._values = {k: v for k, v in self._values.items() if now - v[0] < self._ttl}
+        if len(self._values) >= MAX_CACHED:
+            self._values.clear()
+
+    def forget(self, key: str) -> None:
+        self._values.pop(key, None)
+        self._loading.pop(key, None)
+        self._generation[key] = self._generation.get(key, 0) + 1
+        if len(self._generation) > MAX_CACHED:
+            # Only loads in flight right now can still read these counters.
+            self._generation = {k: g for k, g in self._generation.items() if k in self._loading}
 
 
 def _bearer(authorization: str | None) -> str:

@@ -41,6 +41,7 @@ from parlay.services.auth_bus import AuthInvalidationBus
 from parlay.services.gateway import start_gateway
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter, parse_limits
+from parlay.services.reply_sweeper import ReplySweeper
 from parlay.services.tools import ensure_builtin_tools
 
 log = logging.getLogger("parlay")
@@ -104,6 +105,9 @@ async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     await install_local_provider(ctx.settings, ctx.providers, ctx.resources)
     async with ctx.sessionmaker() as session:
         await ensure_builtin_tools(session)
+    sweeper = ReplySweeper(ctx.sessionmaker, ctx.settings.stale_reply_seconds)
+    await sweeper.start()
+    ctx.resources.push_async_callback(sweeper.aclose)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

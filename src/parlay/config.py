@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     rate_limits: str = DEFAULT_LIMITS
+    stale_reply_seconds: float = Field(
+        default=30.0, ge=0.5, description="an in_progress reply untouched this long is orphaned"
+    )
 
     providers_file: Path | None = None
     secret_key: str | None = Field(

@@ -3,7 +3,9 @@ then writes the stored item's final state exactly once, however the stream ended
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +16,9 @@ from parlay.db.repositories import conversations as conversation_repo
 from parlay.db.repositories import items as item_repo
 
 log = logging.getLogger("parlay.replies")
+# While a reply streams, its text so far is saved this often: a crash loses at most this much,
+# and the write doubles as the heartbeat that keeps the sweeper off live replies.
+CHECKPOINT_SECONDS = 2.0
 
 
 class ReplyStream:
@@ -40,6 +45,8 @@ class ReplyStream:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self._finished = False
+        self._last_checkpoint = time.monotonic()
+        self._checkpointing: asyncio.Task[None] | None = None
 
     @property
     def text(self) -> str:
@@ -57,8 +64,26 @@ class ReplyStream:
     async def __anext__(self) -> bytes:
         while True:
             event = await anext(self._events)
+            self._maybe_checkpoint()
             if self._observe(event):
                 return event
+
+    def _maybe_checkpoint(self) -> None:
+        now = time.monotonic()
+        if now - self._last_checkpoint < CHECKPOINT_SECONDS:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._last_checkpoint = now
+        self._checkpointing = asyncio.create_task(self._checkpoint(self.text))
+
+    async def _checkpoint(self, text: str) -> None:
+        try:
+            async with self._sessionmaker() as session:
+                await item_repo.checkpoint(session, self.item_id, content=text)
+                await session.commit()
+        except Exception as exc:  # a missed checkpoint costs durability, not the reply
+            log.warning("reply checkpoint failed item=%s: %s", self.item_id, exc)
 
     async def aclose(self) -> None:
         await self.finish()
@@ -111,6 +136,8 @@ class ReplyStream:
                 await aclose()
         except Exception:
             log.exception("closing the upstream stream failed item=%s", self.item_id)
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
         async with self._sessionmaker() as session:
             await item_repo.finalize(session, self.item_id, content=self.text,
                                      status=self.status, usage=self.usage)

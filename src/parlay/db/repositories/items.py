@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy import Integer, Select, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -113,9 +113,11 @@ def _page_call(conversation_id: str, user_id: str | None, limit: int, offset: in
 def _page_statement(ascending: bool, has_after: bool, seek: bool, owned: bool) -> Select[Any]:
     """Built once per shape (bound parameters): no per-request query building.
 
-    A deep OFFSET would fetch every skipped row from the table; with `seek` the page's first
-    position is found on the (conversation_id, position) index alone (index-only scan) and
-    the page starts there.
+    A deep OFFSET would fetch every skipped row from the table; with `seek` the page starts
+    at its first position, found without reading rows: computed when the conversation has no
+    gaps (nothing ever deleted: positions are 0..n-1, so offset k is position k), else
+    counted on the (conversation_id, position) index alone (index-only scan). The index scan
+    runs only when the computed start is NULL (PostgreSQL evaluates init plans lazily).
     """
     def where(table: Any) -> list[Any]:
         clauses = [table.conversation_id == bindparam("conversation_id")]
@@ -130,8 +132,9 @@ def _page_statement(ascending: bool, has_after: bool, seek: bool, owned: bool) -
     clauses = where(ConversationItem)
     if seek:
         skipped = aliased(ConversationItem)
-        start = (select(skipped.position).where(*where(skipped)).order_by(order(skipped))
-                 .offset(bindparam("offset")).limit(1).scalar_subquery())
+        counted = select(skipped.position).where(*where(skipped)).order_by(order(skipped))
+        counted = counted.offset(bindparam("offset")).limit(1)
+        start = func.coalesce(_dense_start(ascending, has_after), counted.scalar_subquery())
         position = ConversationItem.position
         clauses.append(position >= start if ascending else position <= start)
     if owned:
@@ -142,6 +145,20 @@ def _page_statement(ascending: bool, has_after: bool, seek: bool, owned: bool) -
         query = select(ConversationItem).where(*clauses)
     return (query.order_by(order(ConversationItem))
             .offset(bindparam("page_offset")).limit(bindparam("limit")))
+
+
+def _dense_start(ascending: bool, has_after: bool) -> Any:
+    """The page's first position when the conversation has no gaps, else NULL."""
+    conversation = aliased(Conversation)
+    offset = bindparam("offset", type_=Integer)
+    if has_after:
+        after = bindparam("after_position", type_=Integer)
+        first = after + 1 + offset if ascending else after - 1 - offset
+    else:
+        first = offset if ascending else conversation.next_position - 1 - offset
+    no_gaps = conversation.item_count == conversation.next_position
+    return (select(case((no_gaps, first), else_=None))
+            .where(conversation.id == bindparam("conversation_id")).scalar_subquery())
 
 
 async def owned_position(session: AsyncSession, user_id: str, conversation_id: str,
@@ -218,6 +235,15 @@ async def finalize(session: AsyncSession, item_id: str, *, content: str, status:
         .values(content=content, status=status, usage=usage, updated_at=utcnow())
     )
     return bool(result.rowcount)
+
+
+async def checkpoint(session: AsyncSession, item_id: str, *, content: str) -> None:
+    """Save a reply's text so far while it streams (also its heartbeat: see the sweeper)."""
+    await session.execute(
+        update(ConversationItem)
+        .where(ConversationItem.id == item_id, ConversationItem.status == "in_progress")
+        .values(content=content, updated_at=utcnow())
+    )
 
 
 def archive_version(session: AsyncSession, item: ConversationItem) -> ItemVersion:

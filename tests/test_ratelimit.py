@@ -79,3 +79,23 @@ async def test_limit_is_shared_by_two_processes_through_redis(tmp_path: Path) ->
     finally:
         for server in servers:
             await asyncio.to_thread(server.stop)
+
+
+async def test_tokens_per_window_budget_for_chat(tmp_path: Path, mock_upstream) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/p.db", rate_limits="chat_tokens=12/min",
+                             openai_base_url=mock_upstream.url, openai_api_key="mock-key")
+    body = {"model": "mock-small", "messages": [{"role": "user", "content": "one two three"}]}
+    async with running_app(settings) as app, asgi_client(app) as client:
+        headers = {"Authorization": "Bearer " + (await client.post("/llm/auth/guest-login")).json()["access_token"]}
+        first = await client.post("/v1/chat/completions", headers=headers, json=body)
+        assert first.status_code == 200
+        used = first.json()["usage"]["total_tokens"]
+        assert used == 7  # the mock counts words: 3 in, "echo: one two three" = 4 out
+        await asyncio.sleep(0.05)  # spends are counted just off the reply path
+        assert (await client.post("/v1/chat/completions", headers=headers, json=body)).status_code == 200
+        await asyncio.sleep(0.05)
+        refused = await client.post("/v1/chat/completions", headers=headers, json={**body, "stream": True})
+        assert_error(refused, 429, "token_rate_limited")
+        assert int(refused.headers["retry-after"]) > 0
+        other = {"Authorization": "Bearer " + (await client.post("/llm/auth/guest-login")).json()["access_token"]}
+        assert (await client.post("/v1/chat/completions", headers=other, json=body)).status_code == 200

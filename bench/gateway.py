@@ -143,7 +143,10 @@ def loadgen_main(config_json: str) -> None:
     import uvloop
 
     result = uvloop.run(_drive(json.loads(config_json)))
-    print(json.dumps(result))
+    # Not print(): with PYTHONUNBUFFERED a partial write to the pipe drops the rest of the line.
+    out = memoryview(json.dumps(result).encode() + b"\n")
+    while out:
+        out = out[os.write(sys.stdout.fileno(), out):]
 
 
 # -- orchestration ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ async def _hold_stream(client: httpx.AsyncClient, url: str, headers: dict, start
 
 async def test_sigkill_mid_reply_loses_nothing_committed(database_url: str) -> None:
     mock_port = free_port()
-    mock = subprocess.Popen([sys.executable, str(MOCK), "--port", str(mock_port)])
+    mock = subprocess.Popen([sys.executable, str(MOCK), "--port", str(mock_port)])  # noqa: ASYNC220
     env = {"PARLAY_DATABASE_URL": database_url, "PARLAY_STALE_REPLY_SECONDS": "1",
            "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1", "OPENAI_API_KEY": "x"}
     server = ParlayProcess(env)

@@ -1,8 +1,8 @@
 """Any OpenAI-compatible HTTP upstream (OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter...).
 
-One pooled HTTP/1.1 keep-alive client per provider (`providers.http1`, chosen over httpx and
-aiohttp for CPU cost, see there). Stream events are forwarded as the upstream's own bytes,
-split on blank lines, never decoded here.
+One pooled keep-alive aiohttp session per provider (`providers.upstream_session`), created in
+the running loop on first use. Stream events are forwarded as the upstream's own bytes, split
+on blank lines, never decoded here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import orjson
 
 from parlay.errors import (
@@ -22,13 +24,17 @@ from parlay.errors import (
     RateLimited,
     UpstreamError,
     UpstreamTimeout,
+    ValidationFailed,
 )
 from parlay.providers.base import ModelInfo, UpstreamUnreachable
-from parlay.providers.http1 import ConnectFailed, ConnectionBroken, Http1Pool, ReadTimeout, Response
+from parlay.providers.upstream_session import kept_alive_connection, new_session
 
 _DONE = b"data: [DONE]"
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 _EVENT_SEPARATORS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+_PATHS = ("/models", "/chat/completions", "/embeddings")
+# What the upstream client raises: aiohttp's errors, and timeouts.
+_CLIENT_FAILURES = (aiohttp.ClientError, TimeoutError)
 
 
 class OpenAICompatProvider:
@@ -48,15 +54,22 @@ class OpenAICompatProvider:
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
         self.timeout = timeout
         self.retries = retries
-        default_headers = {"accept": "application/json", **(headers or {})}
+        default_headers = {"accept": "application/json", "accept-encoding": "identity",
+                           **(headers or {})}
         if api_key:
             default_headers["authorization"] = f"Bearer {api_key}"
-        # `timeout` bounds the wait for each byte, not the whole (possibly long) generation.
-        self._pool = Http1Pool(self.base_url, headers=default_headers,
-                               connect_timeout=connect_timeout, read_timeout=timeout,
-                               max_connections=max_connections)
+        _check_headers(default_headers)
+        self._headers = default_headers
+        self._connect_timeout = connect_timeout
+        self._max_connections = max_connections
+        self._urls = {path: self.base_url + path for path in _PATHS}
+        self._client: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"OpenAICompatProvider({self.name!r}, {self.base_url!r})"
@@ -81,7 +94,7 @@ class OpenAICompatProvider:
         saw_done = False
         try:
             buffer = b""
-            async for piece in response.iter_chunks():
+            async for piece in response.content.iter_any():
                 buffer += piece
                 while True:
                     event, buffer = _next_event(buffer)
@@ -96,19 +109,19 @@ class OpenAICompatProvider:
             if buffer.strip():
                 saw_done = buffer.startswith(_DONE)
                 yield buffer + b"\n\n"
-        except ReadTimeout:
-            raise UpstreamTimeout(f"provider {self.name!r} stopped sending for "
-                                  f"{self.timeout:g}s") from None
-        except ConnectionBroken as exc:
-            raise UpstreamError(f"provider {self.name!r} broke the stream: {exc}") from None
+        except _CLIENT_FAILURES as exc:
+            # aiohttp raises a dropped connection's error before handing out bytes it had
+            # buffered but we had not read yet (a slow client): those events are lost.
+            raise self._failure(exc, "stopped sending", "broke the stream") from None
         finally:
-            # Closing (not pooling) a stream left early is what tells the upstream to stop.
-            response.release()
+            _finish(response)
         if not saw_done:
             raise UpstreamError(f"provider {self.name!r} ended the stream before [DONE]")
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        self._closed = True
+        if self._client is not None:
+            await self._client.close()
 
     async def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         payload = await self._request_json("POST", path, orjson.dumps(body),
@@ -122,12 +135,10 @@ class OpenAICompatProvider:
         response = await self._open(method, path, data, retries=retries)
         try:
             raw = await response.read()
-        except ReadTimeout:
-            raise UpstreamTimeout(f"provider {self.name!r} timed out") from None
-        except ConnectionBroken as exc:
-            raise UpstreamError(f"provider {self.name!r} failed mid-answer: {exc}") from None
+        except _CLIENT_FAILURES as exc:
+            raise self._failure(exc, "timed out", "failed mid-answer") from None
         finally:
-            response.release()
+            _finish(response)
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -135,19 +146,14 @@ class OpenAICompatProvider:
                                 f"(HTTP {response.status})") from None
 
     async def _open(self, method: str, path: str, data: bytes | None, *,
-                    retries: int) -> Response:
+                    retries: int) -> aiohttp.ClientResponse:
         """Send, retrying on connect errors and 5xx; a 2xx/3xx response, or the mapped error."""
         attempt = 0
         while True:
             try:
-                response = await self._pool.request(method, path, data)
-            except ConnectFailed as exc:
-                failure: ApiError = UpstreamUnreachable(
-                    f"provider {self.name!r} is unreachable: {exc}")
-            except ReadTimeout:
-                failure = UpstreamTimeout(f"provider {self.name!r} timed out")
-            except ConnectionBroken as exc:
-                failure = UpstreamError(f"provider {self.name!r} failed: {exc}")
+                response = await self._send(method, path, data)
+            except _CLIENT_FAILURES as exc:
+                failure = self._failure(exc, "timed out", "failed")
             else:
                 if response.status < 400:
                     return response
@@ -159,14 +165,48 @@ class OpenAICompatProvider:
             attempt += 1
             await asyncio.sleep(0.1 * 2**attempt)
 
-    async def _status_error(self, response: Response) -> ApiError:
+    async def _send(self, method: str, path: str, data: bytes | None) -> aiohttp.ClientResponse:
+        """One request, up to its response's head (redirects are not followed)."""
+        session, url = self._session(), self._urls[path]
+        try:
+            return await session.request(method, url, data=_payload(data), allow_redirects=False)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError) or not kept_alive_connection():
+                raise
+        # The server closed a kept-alive connection just as it was reused, before answering:
+        # it never handled the request, so one more try is safe (even for a POST).
+        return await session.request(method, url, data=_payload(data), allow_redirects=False)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise UpstreamError(f"provider {self.name!r} was removed or shut down")
+        if self._client is None:
+            self._client = new_session(self.base_url, headers=self._headers,
+                                       connect_timeout=self._connect_timeout,
+                                       read_timeout=self.timeout,
+                                       max_connections=self._max_connections)
+        return self._client
+
+    def _failure(self, exc: BaseException, timed_out: str, broke: str) -> ApiError:
+        """The API error for an exception of the HTTP client."""
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return UpstreamUnreachable(f"provider {self.name!r} is unreachable: no connection "
+                                       f"within {self._connect_timeout:g}s")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return UpstreamUnreachable(f"provider {self.name!r} is unreachable: {exc}")
+        if isinstance(exc, TimeoutError):
+            return UpstreamTimeout(f"provider {self.name!r} {timed_out} "
+                                   f"(nothing for {self.timeout:g}s)")
+        return UpstreamError(f"provider {self.name!r} {broke}: {str(exc) or type(exc).__name__}")
+
+    async def _status_error(self, response: aiohttp.ClientResponse) -> ApiError:
         status = response.status
         try:
             raw = await response.read()
-        except (ReadTimeout, ConnectionBroken):
+        except _CLIENT_FAILURES:
             raw = b""
         finally:
-            response.release()
+            _finish(response)
         message, code = _upstream_message(raw, status)
         if status >= 500 or status in (401, 403, 407):
             # 401/403 mean Parlay's own upstream credentials are wrong: not the caller's fault.
@@ -197,13 +237,36 @@ class OpenAICompatProvider:
         )
 
 
-async def _read_to_end(response: Response) -> bool:
+async def _read_to_end(response: aiohttp.ClientResponse) -> bool:
     """After [DONE], take the response's last bytes so its connection can be reused."""
-    with contextlib.suppress(ReadTimeout, ConnectionBroken, TimeoutError):
-        async with asyncio.timeout(1.0):
-            async for _ in response.iter_chunks():
-                pass
+    if not response.content.is_eof():
+        with contextlib.suppress(*_CLIENT_FAILURES):
+            async with asyncio.timeout(1.0):
+                await response.content.read()
     return True
+
+
+def _payload(data: bytes | None) -> aiohttp.BytesPayload | None:
+    """The body as the bytes it is, carrying its content type (no per-request header merge)."""
+    return aiohttp.BytesPayload(data, content_type="application/json") if data else None
+
+
+def _finish(response: aiohttp.ClientResponse) -> None:
+    """Pool the connection when the body was read to the end; else close it, which is what
+    tells the upstream to stop."""
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
+
+
+def _check_headers(headers: dict[str, str]) -> None:
+    for name, value in headers.items():
+        text = f"{name}{value}"
+        if "\r" in text or "\n" in text or not text.isascii():
+            field = "api_key" if name == "authorization" else "headers"
+            raise ValidationFailed(f"upstream header {name!r} must be ASCII without CR or LF",
+                                   code="invalid_header", param=field)
 
 
 def _status_of(error: ApiError) -> int | None:

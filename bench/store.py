@@ -310,7 +310,7 @@ def report(results: dict[str, list[tuple[float, float]]], samples: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--dsn", default=os.environ.get(
         "PARLAY_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
     uvloop.run(run(parser.parse_args()))

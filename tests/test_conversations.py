@@ -181,6 +181,12 @@ async def test_item_get_edit_delete(client: httpx.AsyncClient, guest: dict) -> N
     assert data["content_parts"][1] == {"type": "input_text", "text": "draft"}
     assert datetime.fromisoformat(data["updated_at"]) > datetime.fromisoformat(item["updated_at"])
     assert [v["content"] for v in data["versions"]] == ["first draft"]
+    # the list route renders items without pydantic: it must say exactly what ItemOut says
+    listed = (await client.get(f"/v1/conversations/{conv['id']}/items", headers=guest)).json()
+    assert listed["data"] == [(await client.get(url, headers=guest)).json()["data"]] == [data]
+    conv_listed = (await client.get("/v1/conversations", headers=guest)).json()["data"][0]
+    conv_got = (await client.get(f"/v1/conversations/{conv['id']}", headers=guest)).json()["data"]
+    assert conv_listed == {k: v for k, v in conv_got.items() if k not in ("items", "has_more_items")}
     versions = (await client.get(f"{url}/versions", headers=guest)).json()["data"]
     assert [(v["content"], v["current"]) for v in versions] == [("first draft", False),
                                                               ("second\ndraft", True)]
@@ -358,6 +364,17 @@ async def test_deep_offsets_page_like_shallow_ones(client: httpx.AsyncClient, gu
     assert await item_ids(offset=105, limit=10, order="desc") == (ids[::-1][105:115], True, 130)
     assert await item_ids(after=ids[5], offset=100, limit=50) == (ids[106:], False, 130)
     assert await item_ids(after=ids[20], offset=100, order="desc") == ([], False, 130)
+    assert await item_ids(after=ids[125], offset=100, order="desc", limit=3) == (
+        ids[24:21:-1], True, 130)
+    # a deleted item leaves a gap in the positions: offsets are counted on the index then
+    assert (await client.delete(f"{url}/{ids[7]}", headers=guest)).status_code == 204
+    left = ids[:7] + ids[8:]
+    assert await item_ids(offset=100, limit=20) == (left[100:120], True, 129)
+    assert await item_ids(offset=105, limit=10, order="desc") == (left[::-1][105:115], True, 129)
+    assert await item_ids(after=ids[5], offset=100, limit=50) == (left[106:], False, 129)
+    before_125 = [i for i in ids[124::-1] if i != ids[7]]
+    assert await item_ids(after=ids[125], offset=100, order="desc", limit=50) == (
+        before_125[100:], False, 129)
 
     created = [(await _conversation(client, guest))["id"] for _ in range(120)]
     newest_first = created[::-1]

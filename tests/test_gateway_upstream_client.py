@@ -331,3 +331,22 @@ async def test_a_closed_provider_answers_with_an_upstream_error() -> None:
         await provider.aclose()
         with pytest.raises(UpstreamError, match="shut down"):
             await provider.chat(_chat())
+
+
+async def test_events_sent_before_a_drop_reach_a_slow_client_before_the_error() -> None:
+    events = [b'data: {"n": %d}\n\n' % i for i in range(4)]
+
+    async def send_then_vanish(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(SSE_HEAD + b"".join(_chunk(e) for e in events))
+        await writer.drain()
+        writer.transport.abort()  # no terminating chunk, no [DONE]
+
+    async with provider_for(send_then_vanish) as provider:
+        stream = provider.stream_chat(_chat(stream=True))
+        received = [await anext(stream)]
+        await asyncio.sleep(0.3)  # the client is slower than the upstream: the rest is buffered
+        with pytest.raises(UpstreamError):
+            async for event in stream:
+                received.append(event)
+    assert received == events

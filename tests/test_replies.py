@@ -10,7 +10,12 @@ from typing import Any
 
 import httpx
 import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
 
+from conftest import make_settings, new_guest, running_app
 from parlay.db.base import utcnow
 from parlay.db.repositories import conversations as conversation_repo
 from parlay.db.repositories import items as item_repo
@@ -200,7 +205,7 @@ async def test_stream_relays_chunks_and_stores_the_reply(
     assert items[1]["usage"]["completion_tokens"] == 3
 
 
-async def test_stream_cut_midway_keeps_the_partial_reply_incomplete(
+async def test_stream_cut_midway_keeps_what_was_relayed_as_incomplete(
         client: httpx.AsyncClient, guest: dict) -> None:
     conv = await _conversation(client, guest)
     response = await client.post(f"/v1/conversations/{conv}/items", headers=guest,
@@ -209,12 +214,59 @@ async def test_stream_cut_midway_keeps_the_partial_reply_incomplete(
     events = _events(response.text)
     assert "[DONE]" not in events
     assert "error" in orjson.loads(events[-1])
+    relayed = "".join(orjson.loads(e)["choices"][0]["delta"].get("content", "")
+                      for e in events[:-1])
+    assert "echo: !cut".startswith(relayed)
     reply = (await _items(client, guest, conv))[1]
-    assert (reply["status"], reply["content"]) == ("incomplete", "echo: !cut")
-    # the incomplete reply is history for the next turn
-    follow = await client.post(f"/v1/conversations/{conv}/items", headers=guest,
-                               json={"role": "user", "content": "go on", "model": "mock-large"})
-    assert follow.json()["reply"]["content"] == "echo: go on"
+    assert (reply["status"], reply["content"]) == ("incomplete", relayed)
+
+
+def _cutting_upstream(parts: list[str], pause: float, seen: list[dict]) -> Starlette:
+    """An upstream that streams `parts`, waits, then drops the connection without [DONE];
+    the request bodies it got go to `seen`."""
+    async def models(_: Request) -> JSONResponse:
+        return JSONResponse({"object": "list", "data": [
+            {"id": "cutter", "object": "model", "created": 0, "owned_by": "test"}]})
+
+    async def chat(request: Request) -> StreamingResponse:
+        seen.append(orjson.loads(await request.body()))
+
+        async def events():
+            for part in parts:
+                chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0,
+                         "model": "cutter", "choices": [{"index": 0, "delta": {"content": part},
+                                                         "finish_reason": None}]}
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            await asyncio.sleep(pause)
+            raise ConnectionAbortedError
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/models", models),
+                             Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+async def test_upstream_breaking_midway_keeps_the_partial_reply(database_url: str) -> None:
+    seen: list[dict] = []
+    async with serve_asgi(_cutting_upstream(["Hello", " wor", "ld"], 0.3, seen)) as upstream:
+        settings = make_settings(database_url, openai_base_url=upstream + "/v1",
+                                 openai_api_key="k")
+        async with running_app(settings) as app, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30) as http:
+            headers = await new_guest(http)
+            conv = await _conversation(http, headers, model="cutter")
+            response = await http.post(f"/v1/conversations/{conv}/items", headers=headers,
+                                       json={"role": "user", "content": "hi", "stream": True})
+            assert response.status_code == 201, response.text
+            events = _events(response.text)
+            assert "[DONE]" not in events and "error" in orjson.loads(events[-1])
+            reply = (await _items(http, headers, conv))[1]
+            assert (reply["status"], reply["content"]) == ("incomplete", "Hello world")
+            # the incomplete reply is history for the next turn
+            await http.post(f"/v1/conversations/{conv}/items", headers=headers,
+                            json={"role": "user", "content": "go on", "stream": True})
+    assert seen[-1]["messages"] == [{"role": "user", "content": "hi"},
+                                    {"role": "assistant", "content": "Hello world"},
+                                    {"role": "user", "content": "go on"}]
 
 
 async def test_client_disconnect_keeps_partial_reply_and_cancels_upstream(

@@ -65,11 +65,18 @@ class ConversationOut(BaseModel):
 
     @classmethod
     def of(cls, conversation: Conversation) -> ConversationOut:
-        # model_construct: rows from the database are valid already (hot list route)
-        return cls.model_construct(id=conversation.id, title=conversation.title, metadata=conversation.meta,
+        return cls(id=conversation.id, title=conversation.title, metadata=conversation.meta,
                    model=conversation.model, project_id=conversation.project_id,
                    item_count=conversation.item_count, created_at=conversation.created_at,
                    updated_at=conversation.updated_at)
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    """ConversationOut as a plain dict, for the list route (see items.page_response)."""
+    return {"id": conversation.id, "object": "conversation", "title": conversation.title,
+            "metadata": conversation.meta, "model": conversation.model,
+            "project_id": conversation.project_id, "item_count": conversation.item_count,
+            "created_at": conversation.created_at, "updated_at": conversation.updated_at}
 
 
 class ConversationDetail(ConversationOut):
@@ -85,7 +92,7 @@ class Deleted(BaseModel):
     deleted_count: int
 
 
-def get_conversation_service(session: SessionDep) -> ConversationService:
+async def get_conversation_service(session: SessionDep) -> ConversationService:
     return ConversationService(session)
 
 
@@ -118,10 +125,8 @@ async def list_conversations(
 ) -> Response:
     page = await conversations.list(user.user_id, limit=limit, offset=offset, after=after,
                                     order=order, project_id=project_id)
-    data = [ConversationOut.of(c) for c in page.rows]
-    return page_response(Page(data=data, has_more=page.has_more, total=page.total,
-                              first_id=data[0].id if data else None,
-                              last_id=data[-1].id if data else None))
+    return page_response([conversation_json(c) for c in page.rows], has_more=page.has_more,
+                         total=page.total)
 
 
 @router.post("/bulk-delete", response_model=Data[Deleted])

@@ -58,7 +58,7 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 AdminUser = Annotated[Principal, Depends(require_admin)]
 
 
-def get_account_service(ctx: Context, session: SessionDep) -> AccountService:
+async def get_account_service(ctx: Context, session: SessionDep) -> AccountService:
     s = ctx.settings
     return AccountService(
         session,

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
-from parlay.api.deps import Context, CurrentUser, SessionDep
+from parlay.api.deps import CurrentUser, SessionDep
 from parlay.api.errors import request_id_of
 from parlay.api.ids import ConversationId, ItemId, cursor
 from parlay.api.schemas import ERROR_RESPONSES, Data, ErrorResponse, Page
@@ -110,8 +111,7 @@ class VersionOut(BaseModel):
 
     @classmethod
     def of(cls, row: ItemVersion, role: str) -> VersionOut:
-        # model_construct: rows from the database are valid already (hot list routes)
-        return cls.model_construct(version=row.version, content=row.content,
+        return cls(version=row.version, content=row.content,
                    content_parts=row.content_parts or default_parts(role, row.content),
                    status=row.status, model=row.model, usage=row.usage,
                    created_at=row.created_at, replaced_at=row.replaced_at)
@@ -136,8 +136,7 @@ class ItemOut(BaseModel):
 
     @classmethod
     def of(cls, item: ConversationItem, versions: list[ItemVersion] | None = None) -> ItemOut:
-        # model_construct: rows from the database are valid already (hot list routes)
-        return cls.model_construct(
+        return cls(
             id=item.id, type=item.type, conversation_id=item.conversation_id, role=item.role,
             content=item.content,
             content_parts=item.content_parts or default_parts(item.role, item.content),
@@ -157,11 +156,12 @@ class ItemsCreated(Page[ItemOut]):
     reply: ItemOut | None = None
 
 
-def get_item_service(session: SessionDep) -> ItemService:
+async def get_item_service(session: SessionDep) -> ItemService:
     return ItemService(session)
 
 
-def get_reply_service(ctx: Context, session: SessionDep, request: Request) -> ReplyService:
+async def get_reply_service(session: SessionDep, request: Request) -> ReplyService:
+    ctx = request.app.state.ctx
     return ReplyService(session, chat=ChatService(ctx), providers=ctx.providers,
                         sessionmaker=ctx.sessionmaker, request_id=request_id_of(request))
 
@@ -170,10 +170,33 @@ Items = Annotated[ItemService, Depends(get_item_service)]
 Replies = Annotated[ReplyService, Depends(get_reply_service)]
 
 
-def page_response(page: Page[Any]) -> Response:
-    """A list page serialised once: the models were validated when built, so FastAPI's
-    second validation of every row against `response_model` is skipped (hot list routes)."""
-    return Response(page.model_dump_json(), media_type="application/json")
+# The list routes are the hot read path: rows become plain dicts serialised once by orjson,
+# instead of pydantic models FastAPI validates again. The dicts are exactly ItemOut /
+# Page (tests compare a listed item with the same item read through ItemOut).
+
+def page_response(data: list[dict[str, Any]], *, has_more: bool, total: int) -> Response:
+    body = {"object": "list", "data": data, "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "total": total}
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
+def version_json(row: ItemVersion, role: str) -> dict[str, Any]:
+    return {"version": row.version, "content": row.content,
+            "content_parts": row.content_parts or default_parts(role, row.content),
+            "status": row.status, "model": row.model, "usage": row.usage,
+            "created_at": row.created_at, "replaced_at": row.replaced_at, "current": False}
+
+
+def item_json(item: ConversationItem, versions: list[ItemVersion] | None) -> dict[str, Any]:
+    return {"id": item.id, "object": "conversation.item", "type": item.type,
+            "conversation_id": item.conversation_id, "role": item.role,
+            "content": item.content,
+            "content_parts": item.content_parts or default_parts(item.role, item.content),
+            "content_type": item.content_type, "status": item.status, "model": item.model,
+            "usage": item.usage, "version": item.version,
+            "versions": [version_json(v, item.role) for v in versions or ()],
+            "created_at": item.created_at, "updated_at": item.updated_at}
 
 
 async def render(items: ItemService, rows: list[ConversationItem]) -> list[ItemOut]:
@@ -221,10 +244,9 @@ async def list_items(
 ) -> Response:
     page = await items.list(user.user_id, conversation_id, limit=limit, offset=offset,
                             after=after, order=order)
-    data = await render(items, page.rows)
-    return page_response(Page(data=data, has_more=page.has_more, total=page.total,
-                              first_id=data[0].id if data else None,
-                              last_id=data[-1].id if data else None))
+    versions = await items.versions_map(page.rows)
+    return page_response([item_json(row, versions.get(row.id)) for row in page.rows],
+                         has_more=page.has_more, total=page.total)
 
 
 @router.get("/{conversation_id}/items/{item_id}", response_model=Data[ItemOut])

@@ -72,7 +72,7 @@ def public_base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-def get_share_service(session: SessionDep) -> ShareService:
+async def get_share_service(session: SessionDep) -> ShareService:
     return ShareService(session)
 
 

@@ -21,7 +21,9 @@ def make_engine(async_url: str, *, echo: bool = False) -> AsyncEngine:
         echo=echo,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout. A connection that died (server
+        # restart) fails its request with 503 and makes the pool drop every older connection.
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
 

@@ -94,7 +94,7 @@ class OpenAICompatProvider:
         saw_done = False
         try:
             buffer = b""
-            async for piece in response.content.iter_any():
+            async for piece in _received(response.content):
                 buffer += piece
                 while True:
                     event, buffer = _next_event(buffer)
@@ -110,8 +110,6 @@ class OpenAICompatProvider:
                 saw_done = buffer.startswith(_DONE)
                 yield buffer + b"\n\n"
         except _CLIENT_FAILURES as exc:
-            # aiohttp raises a dropped connection's error before handing out bytes it had
-            # buffered but we had not read yet (a slow client): those events are lost.
             raise self._failure(exc, "stopped sending", "broke the stream") from None
         finally:
             _finish(response)
@@ -333,3 +331,22 @@ def _context_length_of(entry: dict[str, Any]) -> int | None:
     if isinstance(meta, dict) and isinstance(meta.get("n_ctx_train"), int):
         return meta["n_ctx_train"]
     return None
+
+
+async def _received(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive. When the connection drops, aiohttp raises before
+    handing out bytes it had already buffered (a client slower than the upstream): those are
+    salvaged first, so every event the upstream did send reaches the client before the error.
+    `_read_nowait` is aiohttp's own buffer read, minus the exception check (aiohttp pinned)."""
+    while True:
+        try:
+            piece = await content.readany()
+        except _CLIENT_FAILURES:
+            with contextlib.suppress(Exception):
+                leftover = content._read_nowait(-1)
+                if leftover:
+                    yield leftover
+            raise
+        if not piece:
+            return
+        yield piece

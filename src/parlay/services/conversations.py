@@ -9,6 +9,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from parlay.db.base import utcnow
 from parlay.db.models.conversations import Conversation, ConversationItem
@@ -142,6 +143,7 @@ class ConversationService:
         project_id: str | None = None,
     ) -> PageResult[Conversation]:
         check_storable(project_id, "project_id")
+        await repo.reads_without_transaction(self.session)
         cursor = None
         if after is not None:
             anchor = await repo.get_owned(self.session, user_id, after)
@@ -180,7 +182,11 @@ class ConversationService:
         if project_id is not UNSET:
             conversation.project_id = project_id
         conversation.updated_at = utcnow()
-        await self.session.commit()
+        try:
+            await self.session.commit()
+        except StaleDataError:  # deleted while we changed it
+            await self.session.rollback()
+            raise not_found(conversation_id) from None
         return conversation
 
     async def delete(self, user_id: str, conversation_id: str) -> None:

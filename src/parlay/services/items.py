@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from parlay.db.base import utcnow
 from parlay.db.models.conversations import Conversation, ConversationItem, ItemVersion
@@ -78,11 +79,20 @@ class ItemService:
                   ) -> list[ConversationItem]:
         """Append items (committed), in order, at the end of the caller's conversation."""
         conversation = await self.conversation(user_id, conversation_id)
-        first = await conversation_repo.allocate_positions(self.session, conversation.id,
-                                                           len(items))
-        rows = await repo.insert_items(self.session, conversation.id, first, items)
+        rows = await self.insert(conversation.id, items)
         await self.session.commit()
         return rows
+
+    async def insert(self, conversation_id: str, items: Sequence[NewItem],
+                     ) -> list[ConversationItem]:
+        """Append items at the end (not committed); 404 if the conversation went away."""
+        try:
+            first = await conversation_repo.allocate_positions(self.session, conversation_id,
+                                                               len(items))
+        except LookupError:
+            await self.session.rollback()
+            raise not_found(conversation_id) from None
+        return await repo.insert_items(self.session, conversation_id, first, items)
 
     async def get(self, user_id: str, conversation_id: str, item_id: str) -> ConversationItem:
         item = await repo.get_owned_item(self.session, user_id, conversation_id, item_id)
@@ -102,6 +112,7 @@ class ItemService:
         order: Order = "asc",
     ) -> PageResult[ConversationItem]:
         """Usually one round trip: ownership, page and total come from one query."""
+        await conversation_repo.reads_without_transaction(self.session)
         after_position = None
         if after is not None:
             after_position = await repo.owned_position(self.session, user_id, conversation_id,
@@ -137,8 +148,8 @@ class ItemService:
 
     async def delete(self, user_id: str, conversation_id: str, item_id: str) -> None:
         item = await self.get(user_id, conversation_id, item_id)
-        await repo.delete_item(self.session, item.id)
-        await conversation_repo.item_removed(self.session, conversation_id)
+        if await repo.delete_item(self.session, item.id):
+            await conversation_repo.item_removed(self.session, conversation_id)
         await self.session.commit()
 
     async def versions(self, user_id: str, conversation_id: str, item_id: str,
@@ -159,3 +170,7 @@ class ItemService:
         except IntegrityError:  # someone replaced the same version at the same moment
             await self.session.rollback()
             raise Conflict("the item changed meanwhile; retry", code="item_changed") from None
+        except StaleDataError:  # deleted while we worked on it
+            await self.session.rollback()
+            raise NotFound("the item was deleted meanwhile", code="item_not_found",
+                           param="item_id") from None

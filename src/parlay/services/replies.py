@@ -215,7 +215,7 @@ class ReplyService:
                                generation: Generation,
                                ) -> tuple[list[ConversationItem], dict[str, Any]]:
         """Store the new items and read what the upstream needs in one transaction."""
-        stored = await self._insert(conversation.id, items)
+        stored = await self.items.insert(conversation.id, items)
         body = await self._body(user_id, conversation.id, stored[-1].position + 1, model,
                                 generation)
         await self.session.commit()
@@ -238,20 +238,10 @@ class ReplyService:
         messages += [{"role": role, "content": content} for role, content in rows]
         return messages
 
-    async def _insert(self, conversation_id: str, items: Sequence[NewItem],
-                      ) -> list[ConversationItem]:
-        first = await conversation_repo.allocate_positions(self.session, conversation_id,
-                                                           len(items))
-        return await item_repo.insert_items(self.session, conversation_id, first, items)
-
     async def append(self, conversation_id: str, items: Sequence[NewItem],
-                      ) -> list[ConversationItem]:
-        try:
-            rows = await self._insert(conversation_id, items)
-        except LookupError:  # the conversation was deleted while the model was answering
-            await self.session.rollback()
-            raise NotFound(f"conversation {conversation_id!r} was deleted meanwhile",
-                           code="conversation_not_found", param="conversation_id") from None
+                     ) -> list[ConversationItem]:
+        """Append and commit (404 if the conversation was deleted while the model answered)."""
+        rows = await self.items.insert(conversation_id, items)
         await self.session.commit()
         return rows
 

@@ -18,6 +18,16 @@ from parlay.db.models.conversations import Conversation
 SEEK_FROM_OFFSET = 100
 
 
+async def reads_without_transaction(session: AsyncSession) -> None:
+    """Run this session's statements in autocommit mode (when it has not begun yet).
+
+    A page read is one statement: it needs no transaction, and skipping BEGIN and ROLLBACK
+    saves two of its three database round trips.
+    """
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 async def create_conversation(
     session: AsyncSession,
     *,

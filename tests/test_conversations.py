@@ -392,3 +392,21 @@ async def test_deep_offsets_page_like_shallow_ones(client: httpx.AsyncClient, gu
         created[100:110], True, total)
     assert await conversation_ids(after=newest_first[3], offset=100, limit=50) == (
         [*newest_first[104:], conv["id"]], False, total)
+
+
+async def test_input_caps_are_422_naming_the_field(client, guest) -> None:
+    from support.asserts import assert_error
+
+    conv = (await client.post("/v1/conversations", headers=guest, json={"title": "caps"})).json()["data"]
+    url = f"/v1/conversations/{conv['id']}/items"
+    huge = await client.post(url, headers=guest, json={"role": "user", "content": "x" * 200_001,
+                                                        "generate": False})
+    assert assert_error(huge, 422)["param"].startswith("content")
+    too_many = await client.post("/v1/conversations/bulk-delete", headers=guest,
+                                 json={"conversation_ids": ["conv_x"] * 1001})
+    assert assert_error(too_many, 422)["param"] == "conversation_ids"
+    page = await client.get("/v1/conversations", headers=guest, params={"limit": 101})
+    assert assert_error(page, 422)["param"] == "limit"
+    meta = await client.post("/v1/conversations", headers=guest,
+                             json={"metadata": {f"k{i}": "v" for i in range(65)}})
+    assert meta.status_code == 422, meta.text

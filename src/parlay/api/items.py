@@ -33,15 +33,20 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# One message's text: generous for pasted documents, small enough to keep pages fast.
+MAX_CONTENT_CHARS = 200_000
+
+
 class ContentPart(BaseModel):
     """An OpenAI content part (`input_text`, `output_text`, `input_image`, ...)."""
 
     model_config = ConfigDict(extra="allow")
     type: str = Field(min_length=1, max_length=64)
-    text: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_CONTENT_CHARS)
 
 
-Content = str | Annotated[list[ContentPart], Field(min_length=1, max_length=100)]
+Content = (Annotated[str, Field(max_length=MAX_CONTENT_CHARS)]
+           | Annotated[list[ContentPart], Field(min_length=1, max_length=100)])
 
 
 def as_content(content: Content) -> str | list[dict[str, Any]]:

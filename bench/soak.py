@@ -10,6 +10,7 @@ Targets: RSS growth after warm-up < 5%, 0 errors.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import signal
@@ -61,8 +62,9 @@ def main() -> None:
         key = gateway._post(f"{base}/llm/auth/api-keys", {"Authorization": f"Bearer {token}"},
                             {"name": "soak"})["data"]["key"]
         started_rss = rss_mib(parlay.pid)
-        per_connection = max(ROUND // args.concurrency, 1)
-        rounds = max(args.requests // (per_connection * args.concurrency), WARMUP_ROUNDS + 1)
+        per_connection = max(math.ceil(ROUND / args.concurrency), 1)
+        rounds = max(math.ceil(args.requests / (per_connection * args.concurrency)),
+                     WARMUP_ROUNDS + 1)
         total = errors = 0
         warm_rss = started_rss
         began = time.perf_counter()

@@ -255,14 +255,19 @@ def main() -> None:
             rows.append((name, direct, through))
         _report(rows)
     finally:
-        for process in (parlay, mock):
-            process.send_signal(signal.SIGINT)
-        for process in (parlay, mock):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(parlay, mock)
         logs.close()
+
+
+def stop_processes(*processes: subprocess.Popen) -> None:
+    """SIGINT (a graceful shutdown), then SIGKILL for any that is still up after 15 s."""
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _report(rows: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:

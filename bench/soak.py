@@ -13,7 +13,6 @@ import argparse
 import math
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -89,13 +88,7 @@ def main() -> None:
         ok = errors == 0 and growth < 5
         print(f"targets (growth < 5% after warm-up, 0 errors): {'met' if ok else 'NOT met'}")
     finally:
-        for process in (parlay, mock):
-            process.send_signal(signal.SIGINT)
-        for process in (parlay, mock):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        gateway.stop_processes(parlay, mock)
         logs.close()
 
 

@@ -15,6 +15,7 @@ from parlay.api import (
     admin_audit,
     admin_providers,
     admin_tools,
+    admin_usage,
     admin_users,
     auth,
     chat,
@@ -25,6 +26,7 @@ from parlay.api import (
     public_shares,
     shares,
     usage,
+    webapp,
 )
 from parlay.api import settings as user_settings
 from parlay.api.body_limit import BodyLimitMiddleware
@@ -43,6 +45,7 @@ from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter, parse_limits
 from parlay.services.reply_sweeper import ReplySweeper
 from parlay.services.tools import ensure_builtin_tools
+from parlay.web.assets import current_build
 
 log = logging.getLogger("parlay")
 
@@ -105,6 +108,7 @@ async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     await install_local_provider(ctx.settings, ctx.providers, ctx.resources)
     async with ctx.sessionmaker() as session:
         await ensure_builtin_tools(session)
+    current_build()  # hash and gzip the web app's files now, not on the first visit
     sweeper = ReplySweeper(ctx.sessionmaker, ctx.settings.stale_reply_seconds)
     await sweeper.start()
     ctx.resources.push_async_callback(sweeper.aclose)
@@ -145,6 +149,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(user_settings.router)
     app.include_router(admin_tools.router)
     app.include_router(admin_users.router)
+    app.include_router(admin_usage.router)
     app.include_router(admin_audit.router)
     app.include_router(chat.router)
     app.include_router(models.router)
@@ -155,3 +160,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(shares.router)
     app.include_router(public_shares.router)
     app.include_router(public_shares.page_router)
+    app.include_router(webapp.router)  # last: `/` and static files never shadow an API route

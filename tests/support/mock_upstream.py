@@ -5,6 +5,9 @@ Replies are deterministic: "echo: <last user message>". The last user message ca
   "!sleep 2.5"    wait that many seconds before answering
   "!cut 3"        (stream) send 3 chunks, then drop the connection without [DONE]
   "!hang"         (stream) send one chunk, then wait until the client goes away
+  "!slow 0.05 …"  (stream) wait that many seconds before each chunk (more words may follow)
+  "!markdown"     answer with MARKDOWN_REPLY (headings, a table, a list, a code block)
+  "!xss"          answer with XSS_REPLY (HTML and script a browser must never run)
 Every request received is kept in `MockUpstream.requests` (method, path, headers, body).
 """
 
@@ -23,6 +26,31 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+MARKDOWN_REPLY = """## Plan
+
+Here is **bold**, *italic* and `inline code`.
+
+- first item
+- second item
+
+| language | typed |
+|---|---|
+| Python | gradually |
+| Rust | statically |
+
+```python
+def greet(name: str) -> str:
+    return f"hello {name}"
+```
+"""
+XSS_REPLY = """Careful: <img src=x onerror="window.__xss = 'img'"> and
+<script>window.__xss = 'script'</script> <svg onload="window.__xss = 'svg'"></svg>
+[a link](javascript:window.__xss='link') <a href="javascript:alert(1)">raw link</a>
+<iframe src="javascript:alert(1)"></iframe> <b style="color:red" onclick="alert(1)">bold</b>
+
+![pixel](https://tracker.example/pixel.png) [docs](https://example.org/docs)
+"""
 
 
 @dataclass
@@ -97,7 +125,7 @@ class MockUpstream:
                                 int(arg or 500))
         if command == "!sleep":
             await asyncio.sleep(float(arg or 1))
-        reply = f"echo: {prompt}"
+        reply = {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(command, f"echo: {prompt}")
         if body.get("max_tokens") is not None:
             reply = " ".join(reply.split()[: int(body["max_tokens"])])
         usage = {"prompt_tokens": _count(body.get("messages", [])),
@@ -127,6 +155,8 @@ class MockUpstream:
                 if command == "!cut" and i >= int(arg or 1):
                     raise ConnectionAbortedError  # ends the response without [DONE]
                 chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                if command == "!slow":
+                    await asyncio.sleep(float((arg.split() or ["0.05"])[0]))
                 yield b"data: " + orjson.dumps(chunk) + b"\n\n"
                 if command == "!hang":
                     while not await request.is_disconnected():  # noqa: ASYNC110

@@ -122,9 +122,11 @@ async def list_conversations(
     after: Annotated[str | None, cursor("a conversation id: the page starts after it")] = None,
     order: Annotated[Literal["asc", "desc"], Query(description="by updated_at")] = "desc",
     project_id: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="only conversations whose "
+                                   "title contains this text (case-insensitive)")] = None,
 ) -> Response:
     page = await conversations.list(user.user_id, limit=limit, offset=offset, after=after,
-                                    order=order, project_id=project_id)
+                                    order=order, project_id=project_id, title=q)
     return page_response([conversation_json(c) for c in page.rows], has_more=page.has_more,
                          total=page.total)
 

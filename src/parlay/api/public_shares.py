@@ -26,6 +26,7 @@ from parlay.db.models.conversations import ConversationItem
 from parlay.errors import ApiError, NotFound
 from parlay.services.items import default_parts
 from parlay.services.shares import SharedView
+from parlay.web.assets import current_build
 
 router = APIRouter(tags=["public shares"], responses=ERROR_RESPONSES)
 GONE = {410: {"model": ERROR_RESPONSES[404]["model"],
@@ -109,13 +110,16 @@ async def fork_shared(token: ShareToken, user: CurrentUser,
 
 @cache
 def _template() -> tuple[Template, str]:
-    """The page template and its Content-Security-Policy (inline CSS allowed by hash only)."""
+    """The page template and its Content-Security-Policy: inline CSS allowed by hash only;
+    scripts only Parlay's own (web/static/share/page.js renders replies' Markdown with the
+    app's sanitiser and sends feedback)."""
     text = resources.files("parlay").joinpath("web/share.html").read_text(encoding="utf-8")
     match = re.search(r"<style>(.*?)</style>", text, re.DOTALL)
     assert match is not None, "share.html needs its <style> block"
     digest = base64.b64encode(hashlib.sha256(match.group(1).encode()).digest()).decode()
-    csp = (f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'none'; "
-           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    csp = (f"default-src 'none'; script-src 'self'; style-src 'self' 'sha256-{digest}'; "
+           "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+           "frame-ancestors 'none'")
     return Template(text), csp
 
 
@@ -125,17 +129,18 @@ def _headers() -> dict[str, str]:
             "cache-control": "no-store", "x-robots-tag": "noindex, nofollow"}
 
 
-def _page(title: str, meta: str, messages: str, note: str) -> str:
+def _page(title: str, meta: str, messages: str, note: str, allow_feedback: bool = False) -> str:
     esc = html.escape
-    return _template()[0].substitute(page_title=esc(title), title=esc(title), meta=meta,
-                                     messages=messages, note=note)
+    return _template()[0].substitute(
+        page_title=esc(title), title=esc(title), meta=meta, messages=messages, note=note,
+        assets=f"/assets/{current_build().id}", allow_feedback="true" if allow_feedback else "")
 
 
 def _message_html(item: ConversationItem) -> str:
     role = html.escape(item.role)
     css = f"{role} incomplete" if item.status == "incomplete" else role
     suffix = " (incomplete)" if item.status == "incomplete" else ""
-    return (f'<article class="{css}"><div class="role">{role}{suffix}</div>'
+    return (f'<article class="{css}" data-role="{role}"><div class="role">{role}{suffix}</div>'
             f'<pre class="content">{html.escape(item.content)}</pre></article>')
 
 
@@ -149,7 +154,7 @@ def render_share_page(view: SharedView) -> str:
         messages = '<p class="note">This conversation has no messages yet.</p>'
     note = ('<p class="note">Only the first 1000 messages are shown.</p>'
             if view.truncated else "")
-    return _page(title, meta, messages, note)
+    return _page(title, meta, messages, note, view.share.allow_feedback)
 
 
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
@@ -161,7 +166,8 @@ page_router = APIRouter(tags=["public shares"])
     404: {"description": "no such link", **_HTML},
     410: {"description": "the link expired or was revoked", **_HTML}})
 async def share_page(token: str, shares: Shares) -> HTMLResponse:
-    """The shared conversation as a page for people: no sign-in, no scripts."""
+    """The shared conversation as a page for people: no sign-in. Readable without scripts;
+    Parlay's own script renders the replies' Markdown (sanitised) and the feedback form."""
     try:
         if not re.fullmatch(TOKEN_PATTERN, token):
             raise NotFound("no such share link", code="share_not_found")

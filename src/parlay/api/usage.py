@@ -40,7 +40,7 @@ class UsageReport(BaseModel):
     days: list[UsageDay]
 
 
-def _totals(rows: list, **extra: object) -> dict:
+def totals_of(rows: list, **extra: object) -> dict:
     prompt = sum(r.prompt_tokens for r in rows)
     completion = sum(r.completion_tokens for r in rows)
     return {"requests": sum(r.requests for r in rows), "prompt_tokens": prompt,
@@ -55,8 +55,8 @@ async def my_usage(
     start, end, rows = await usage_of_user(session, ctx.usage, user.user_id, days)
     models = sorted({r.model for r in rows})
     return Data(data=UsageReport(
-        start_date=start, end_date=end, totals=UsageTotals(**_totals(rows)),
-        by_model=[UsageModel(**_totals([r for r in rows if r.model == m], model=m))
+        start_date=start, end_date=end, totals=UsageTotals(**totals_of(rows)),
+        by_model=[UsageModel(**totals_of([r for r in rows if r.model == m], model=m))
                   for m in models],
-        days=[UsageDay(**_totals([r], date=r.day, model=r.model)) for r in rows],
+        days=[UsageDay(**totals_of([r], date=r.day, model=r.model)) for r in rows],
     ))

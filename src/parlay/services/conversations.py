@@ -141,8 +141,12 @@ class ConversationService:
         after: str | None = None,
         order: Order = "desc",
         project_id: str | None = None,
+        title: str | None = None,
     ) -> PageResult[Conversation]:
+        """A page of the user's conversations; `title` keeps those whose title contains it
+        (case-insensitive)."""
         check_storable(project_id, "project_id")
+        check_storable(title, "q")
         await repo.reads_without_transaction(self.session)
         cursor = None
         if after is not None:
@@ -150,6 +154,11 @@ class ConversationService:
             if anchor is None:
                 raise invalid_cursor(after)
             cursor = (anchor.updated_at, anchor.id)
+        if title:
+            rows, total = await repo.search_page(
+                self.session, user_id, title, limit=limit + 1, offset=offset, after=cursor,
+                ascending=order == "asc", project_id=project_id)
+            return PageResult(rows[:limit], len(rows) > limit, total)
         rows, total = await repo.list_page(
             self.session, user_id, limit=limit + 1, offset=offset, after=cursor,
             ascending=order == "asc", project_id=project_id)

@@ -115,3 +115,26 @@ async def usage_of_user(
     rows = [UsageRow(r.day, r.model, r.requests, r.prompt_tokens, r.completion_tokens)
             for r in records]
     return start, end, rows
+
+
+@dataclass(frozen=True, slots=True)
+class UserUsage:
+    user_id: str
+    email: str | None
+    role: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+async def usage_of_everyone(
+    session: AsyncSession, recorder: UsageRecorder | None, days: int, top: int
+) -> tuple[date, date, list[UsageRow], list[UserUsage]]:
+    """All users' totals per day and model (newest first), and the `top` heaviest users."""
+    if recorder is not None:
+        await recorder.flush()
+    end = datetime.now(UTC).date()
+    start = end - timedelta(days=days - 1)
+    rows = [UsageRow(*r) for r in await repo.usage_by_day_and_model(session, start, end)]
+    users = [UserUsage(*r) for r in await repo.top_users(session, start, end, top)]
+    return start, end, rows, users

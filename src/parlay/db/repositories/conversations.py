@@ -7,7 +7,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import (
+    Select,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -130,6 +140,42 @@ def _page_start(ascending: bool, has_project: bool, cursor: str | None) -> Selec
             .where(*_where(Conversation, ascending, has_project, cursor))
             .order_by(*_ordered(Conversation, ascending))
             .offset(bindparam("offset")).limit(1))
+
+
+def _title_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with LIKE's own wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_page(
+    session: AsyncSession,
+    user_id: str,
+    title: str,
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[datetime, str] | None,
+    ascending: bool,
+    project_id: str | None = None,
+) -> tuple[list[Conversation], int]:
+    """Like list_page, restricted to titles containing `title` (case-insensitive). Scans the
+    user's own conversations on the (user_id, updated_at, id) index: a search box, not a
+    full-text index."""
+    where = [Conversation.user_id == user_id,
+             Conversation.title.ilike(_title_pattern(title), escape="\\")]
+    if project_id is not None:
+        where.append(Conversation.project_id == project_id)
+    total = int(await session.scalar(select(func.count()).select_from(Conversation)
+                                     .where(*where)) or 0)
+    if after is not None:
+        row = tuple_(Conversation.updated_at, Conversation.id)
+        key = tuple_(literal(after[0], Conversation.updated_at.type), literal(after[1], String()))
+        where.append(row > key if ascending else row < key)
+    rows = await session.scalars(select(Conversation).where(*where)
+                                 .order_by(*_ordered(Conversation, ascending))
+                                 .offset(offset).limit(limit))
+    return list(rows), total
 
 
 async def count_owned(session: AsyncSession, user_id: str, project_id: str | None = None) -> int:

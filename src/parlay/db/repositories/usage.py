@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parlay.db.models.accounts import User
 from parlay.db.models.gateway import UsageDaily
 
 
@@ -40,3 +41,37 @@ async def usage_of_user(
         .order_by(UsageDaily.day.desc(), UsageDaily.model)
     )
     return (await session.scalars(query)).all()
+
+
+def _sums() -> list[Any]:
+    return [func.sum(UsageDaily.requests), func.sum(UsageDaily.prompt_tokens),
+            func.sum(UsageDaily.completion_tokens)]
+
+
+async def usage_by_day_and_model(session: AsyncSession, start: date, end: date,
+                                 ) -> list[tuple[date, str, int, int, int]]:
+    """Every user's usage summed per (day, model), newest day first."""
+    query = (
+        select(UsageDaily.day, UsageDaily.model, *_sums())
+        .where(UsageDaily.day >= start, UsageDaily.day <= end)
+        .group_by(UsageDaily.day, UsageDaily.model)
+        .order_by(UsageDaily.day.desc(), UsageDaily.model)
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4]))
+            for r in (await session.execute(query)).all()]
+
+
+async def top_users(session: AsyncSession, start: date, end: date, limit: int,
+                    ) -> list[tuple[str, str | None, str, int, int, int]]:
+    """The heaviest users by tokens: (user_id, email, role, requests, prompt, completion)."""
+    tokens = func.sum(UsageDaily.prompt_tokens + UsageDaily.completion_tokens)
+    query = (
+        select(User.id, User.email, User.role, *_sums())
+        .join(User, User.id == UsageDaily.user_id)
+        .where(UsageDaily.day >= start, UsageDaily.day <= end)
+        .group_by(User.id, User.email, User.role)
+        .order_by(tokens.desc(), User.id)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]))
+            for r in (await session.execute(query)).all()]

@@ -1,0 +1,1 @@
+"""The web app's static files (`assets`) and page templates."""

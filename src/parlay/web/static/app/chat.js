@@ -1,0 +1,437 @@
+// One conversation: header (title, model picker, Share), the messages, the message box.
+// Replies stream token by token (Stop aborts the request; the server stores what arrived as
+// `incomplete`); regenerate, edit + re-run, delete and retry use the items API.
+
+import { ApiError, api, serverEvents } from "./api.js";
+import { announce, confirmAction, h, icon, replaceChildren, toast } from "./dom.js";
+import { renderInto } from "./markdown.js";
+import { renderItems } from "./messages.js";
+import { openShareDialog } from "./share.js";
+
+const ITEMS_LIMIT = 1000;
+const TITLE_LENGTH = 60;
+
+function titleFrom(text) {
+  const line = text.trim().split("\n")[0].trim();
+  return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line || "New chat";
+}
+
+export class ChatView {
+  constructor(app) {
+    this.app = app;
+    this.conversation = null;
+    this.items = [];
+    this.versionShown = new Map();
+    this.elementCache = new Map();
+    this.streaming = null;
+    this.model = null;
+    this.failure = null; // the last send's error, shown under a user message left unanswered
+    this.loadToken = 0;
+    this.build();
+  }
+
+  build() {
+    this.title = h("h1", { class: "chat-title" }, "New chat");
+    this.modelSelect = h("select", { class: "model-select", "aria-label": "Model", onchange: () => this.chooseModel(this.modelSelect.value) });
+    this.shareButton = h("button", { type: "button", class: "button small", disabled: true, onclick: () => this.conversation && openShareDialog(this.conversation) }, "Share");
+    const menuButton = h("button", { type: "button", class: "icon-button menu-button", "aria-label": "Show chats", title: "Chats", onclick: () => {
+      document.body.classList.add("sidebar-open");
+      document.querySelector("#sidebar .search")?.focus();
+    } }, icon("menu"));
+    this.list = h("div", { class: "messages", "aria-label": "Messages" });
+    this.emptyState = h("div", { class: "empty-state" }, h("h2", {}, "How can I help?"), h("p", { class: "muted" }, "Pick a model above and write a message. Enter sends, Shift+Enter starts a new line."));
+    this.scroller = h("div", { class: "scroller" }, this.emptyState, this.list);
+    this.input = h("textarea", { class: "message-input", rows: "1", "aria-label": "Message", placeholder: "Message Parlay", maxlength: 200000 });
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    this.input.addEventListener("input", () => this.autosize());
+    this.sendButton = h("button", { type: "submit", class: "button primary send-button" }, "Send");
+    this.stopButton = h("button", { type: "button", class: "button danger stop-button", hidden: true, onclick: () => this.stop() }, "Stop");
+    const form = h("form", { class: "composer", "aria-label": "Write a message" }, this.input, this.sendButton, this.stopButton);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.element = h("section", { class: "chat" },
+      h("header", { class: "chat-header" }, menuButton, this.title, this.modelSelect, this.shareButton),
+      this.scroller,
+      h("div", { class: "composer-wrap" }, form, h("p", { class: "composer-hint muted small" }, "Replies can be wrong. Check what matters.")));
+  }
+
+  autosize() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 240)}px`;
+  }
+
+  detach() {
+    this.stop();
+  }
+
+  // -- model picker ---------------------------------------------------------------------------
+
+  renderModels() {
+    const models = this.app.chatModels();
+    const chosen = this.model;
+    const options = models.map((m) => {
+      const usable = m.available && m.enabled;
+      const label = usable ? m.name || m.id : `${m.name || m.id} (${m.enabled ? "unavailable" : "disabled"})`;
+      return h("option", { value: m.id, disabled: !usable, selected: m.id === chosen }, label);
+    });
+    if (chosen && !models.some((m) => m.id === chosen)) {
+      options.unshift(h("option", { value: chosen, disabled: true, selected: true }, `${chosen} (not offered)`));
+    }
+    if (!options.length) options.push(h("option", { value: "", disabled: true, selected: true }, "No models"));
+    replaceChildren(this.modelSelect, options);
+  }
+
+  async chooseModel(id) {
+    this.model = id;
+    if (!this.conversation) return;
+    try {
+      this.conversation = (await api("PATCH", `/v1/conversations/${this.conversation.id}`, { body: { model: id } })).data;
+    } catch (error) {
+      toast(`The model could not be changed: ${error.message}`, "error");
+    }
+  }
+
+  // -- opening --------------------------------------------------------------------------------
+
+  openNew() {
+    this.stop();
+    this.loadToken += 1;
+    this.conversation = null;
+    this.items = [];
+    this.failure = null;
+    this.elementCache.clear();
+    this.versionShown.clear();
+    this.model = this.app.defaultModel();
+    this.title.textContent = "New chat";
+    this.shareButton.disabled = true;
+    this.renderModels();
+    this.render();
+    this.input.focus();
+  }
+
+  async open(id) {
+    if (this.conversation?.id === id && this.streaming) return;
+    this.stop();
+    const token = ++this.loadToken;
+    if (this.conversation?.id !== id) {
+      this.elementCache.clear();
+      this.versionShown.clear();
+      this.failure = null;
+    }
+    try {
+      const conversation = (await api("GET", `/v1/conversations/${id}?items_limit=${ITEMS_LIMIT}`)).data;
+      if (token !== this.loadToken) return;
+      this.show(conversation);
+      this.scrollToEnd(true);
+      this.input.focus();
+    } catch (error) {
+      if (token !== this.loadToken) return;
+      if (error.status === 404) {
+        toast("That chat does not exist (any more).", "error");
+        this.app.navigate("/", { replace: true });
+      } else {
+        toast(`The chat could not be loaded: ${error.message}`, "error");
+      }
+    }
+  }
+
+  show(conversation) {
+    const { items, ...rest } = conversation;
+    this.conversation = rest;
+    this.items = items;
+    this.model = rest.model || this.model || this.app.defaultModel();
+    this.title.textContent = rest.title || "Untitled chat";
+    document.title = `${rest.title || "Chat"} · Parlay`;
+    this.shareButton.disabled = false;
+    this.renderModels();
+    this.render();
+  }
+
+  async reload() {
+    if (!this.conversation) return;
+    const conversation = (await api("GET", `/v1/conversations/${this.conversation.id}?items_limit=${ITEMS_LIMIT}`)).data;
+    this.show(conversation);
+    this.app.sidebar.touch(this.conversation);
+  }
+
+  titleChanged(conversation) {
+    if (this.conversation?.id !== conversation.id) return;
+    this.conversation = { ...this.conversation, ...conversation };
+    this.title.textContent = conversation.title || "Untitled chat";
+  }
+
+  // -- rendering ------------------------------------------------------------------------------
+
+  /** Reuse an item's element while nothing it shows changed (keeps highlighting and focus). */
+  cached(item, build) {
+    const key = [item.id, item.version, item.updated_at, item.status, this.versionShown.get(item.id) ?? "", item.content.length].join("|");
+    const hit = this.elementCache.get(item.id);
+    if (hit?.key === key) return hit.element;
+    const element = build();
+    this.elementCache.set(item.id, { key, element });
+    return element;
+  }
+
+  versionIndex(id) {
+    return this.versionShown.get(id);
+  }
+
+  render() {
+    const elements = renderItems(this.items, this);
+    const last = this.items[this.items.length - 1];
+    if (!this.streaming && last?.role === "user" && last.type === "message") {
+      elements.push(this.unansweredNotice(last));
+    }
+    replaceChildren(this.list, elements);
+    if (this.streaming) this.list.append(this.streaming.element);
+    this.emptyState.hidden = this.items.length > 0 || Boolean(this.streaming);
+  }
+
+  unansweredNotice(item) {
+    const reason = this.failure?.itemId === item.id || this.failure?.itemId === undefined ? this.failure?.message : null;
+    return h("div", { class: "message-status status-failed unanswered", role: "note" },
+      h("span", {}, reason ? `No reply: ${reason}` : "This message has no reply."),
+      h("button", { type: "button", class: "button small", onclick: () => this.regenerate(item) }, "Retry"));
+  }
+
+  nearEnd() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 120;
+  }
+
+  scrollToEnd(force = false) {
+    if (force || this.nearEnd()) this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  // -- sending and streaming ------------------------------------------------------------------
+
+  setBusy(busy) {
+    this.sendButton.hidden = busy;
+    this.stopButton.hidden = !busy;
+    if (!busy && document.activeElement === document.body) this.input.focus();
+  }
+
+  async submit() {
+    const text = this.input.value;
+    if (!text.trim() || this.streaming) return;
+    if (!this.model) {
+      toast("No model is available to answer. Ask an admin to add a provider.", "error");
+      return;
+    }
+    this.input.value = "";
+    this.autosize();
+    try {
+      await this.send(text);
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  }
+
+  async ensureConversation(text) {
+    if (this.conversation) return;
+    const conversation = (await api("POST", "/v1/conversations", { body: { title: titleFrom(text), model: this.model } })).data;
+    this.conversation = conversation;
+    this.loadToken += 1;
+    history.replaceState(null, "", `#/c/${conversation.id}`);
+    this.title.textContent = conversation.title;
+    this.shareButton.disabled = false;
+    this.app.sidebar.touch(conversation);
+    this.app.sidebar.select(conversation.id);
+  }
+
+  streamingElement(userText) {
+    const body = h("div", { class: "message-body markdown" });
+    const status = h("div", { class: "message-status status-in_progress" }, h("span", { class: "typing" }, "Writing…"));
+    const element = h("article", { class: "message streaming", "data-role": "assistant", "aria-label": "Assistant message", "aria-busy": "true", dataset: { status: "in_progress" } },
+      h("div", { class: "message-meta" }, h("span", { class: "who" }, "Assistant"), h("span", { class: "model-name" }, this.model)),
+      body, status);
+    const pendingUser = h("article", { class: "message pending", "data-role": "user", "aria-label": "You message" },
+      h("div", { class: "message-meta" }, h("span", { class: "who" }, "You")),
+      h("div", { class: "message-body plain" }, userText));
+    return { element, body, pendingUser, text: "", frame: 0 };
+  }
+
+  async send(text) {
+    await this.ensureConversation(text);
+    const controller = new AbortController();
+    const stream = this.streamingElement(text);
+    stream.controller = controller;
+    this.streaming = stream;
+    this.failure = null;
+    this.list.append(stream.pendingUser, stream.element);
+    this.emptyState.hidden = true;
+    this.scrollToEnd(true);
+    this.setBusy(true);
+    let outcome = "completed";
+    try {
+      const response = await api("POST", `/v1/conversations/${this.conversation.id}/items`, {
+        raw: true, signal: controller.signal,
+        body: { role: "user", content: text, stream: true, model: this.model },
+      });
+      stream.replyId = response.headers.get("x-parlay-reply-id");
+      outcome = await this.readStream(response, stream);
+    } catch (error) {
+      outcome = controller.signal.aborted ? "stopped" : "failed";
+      if (!controller.signal.aborted) this.failure = { message: error.message };
+    } finally {
+      cancelAnimationFrame(stream.frame);
+      this.streaming = null;
+      this.setBusy(false);
+    }
+    await this.settle(stream.replyId, outcome);
+  }
+
+  async readStream(response, stream) {
+    for await (const data of serverEvents(response)) {
+      if (data === "[DONE]") return "completed";
+      let event;
+      try {
+        event = JSON.parse(data);
+      } catch {
+        continue;
+      }
+      if (event.error) {
+        this.failure = { message: event.error.message };
+        return "failed";
+      }
+      const delta = event.choices?.[0]?.delta?.content;
+      if (typeof delta === "string" && delta) {
+        stream.text += delta;
+        this.paint(stream);
+      }
+    }
+    return "failed"; // the stream ended without [DONE]: the server stored it as incomplete
+  }
+
+  /** Re-render the streaming reply at most once per frame. */
+  paint(stream) {
+    if (stream.frame) return;
+    stream.frame = requestAnimationFrame(() => {
+      stream.frame = 0;
+      renderInto(stream.body, stream.text, { highlightCode: false });
+      this.scrollToEnd();
+    });
+  }
+
+  stop() {
+    this.streaming?.controller.abort();
+  }
+
+  /** After a stream: wait until the server finalised the reply (it stores the final state
+   * just after the last event), then show what is stored. */
+  async settle(replyId, outcome) {
+    if (replyId) {
+      for (let attempt = 0; attempt < 40; attempt += 1) {
+        try {
+          const item = (await api("GET", `/v1/conversations/${this.conversation.id}/items/${replyId}`)).data;
+          if (item.status !== "in_progress") break;
+        } catch {
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50 + attempt * 10));
+      }
+    }
+    try {
+      await this.reload();
+    } catch (error) {
+      toast(`The chat could not be reloaded: ${error.message}`, "error");
+    }
+    this.scrollToEnd(true);
+    announce(outcome === "completed" ? "Reply finished" : outcome === "stopped" ? "Reply stopped" : "The reply failed");
+  }
+
+  // -- actions on items -----------------------------------------------------------------------
+
+  itemElement(id) {
+    return this.list.querySelector(`[data-id="${CSS.escape(id)}"]`);
+  }
+
+  async busyWhile(item, work) {
+    const element = this.itemElement(item.id);
+    element?.setAttribute("aria-busy", "true");
+    element?.classList.add("busy");
+    try {
+      await work();
+    } catch (error) {
+      if (error instanceof ApiError && error.status >= 500) this.failure = { itemId: item.id, message: error.message };
+      toast(error.message, "error");
+    } finally {
+      element?.classList.remove("busy");
+      element?.removeAttribute("aria-busy");
+    }
+    await this.reload().catch((error) => toast(error.message, "error"));
+  }
+
+  regenerate(item) {
+    this.versionShown.delete(item.id);
+    this.failure = null;
+    announce("Regenerating the reply");
+    return this.busyWhile(item, () => api("POST", `/v1/conversations/${this.conversation.id}/items/${item.id}/regenerate`, { body: { model: this.model } }));
+  }
+
+  showVersion(item, index) {
+    this.versionShown.set(item.id, index);
+    this.render();
+    this.itemElement(item.id)?.querySelector(".versions button:not(:disabled)")?.focus();
+  }
+
+  async copy(text, button) {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = "Copied";
+      setTimeout(() => (button.textContent = "Copy"), 1500);
+    } catch {
+      toast("Copying is not allowed here", "error");
+    }
+  }
+
+  edit(item) {
+    const element = this.itemElement(item.id);
+    if (!element) return;
+    const editor = h("textarea", { class: "edit-input", "aria-label": "Edit message", rows: "3", value: item.content });
+    const cancel = () => {
+      this.elementCache.delete(item.id);
+      this.render();
+    };
+    const save = async () => {
+      const content = editor.value;
+      if (!content.trim()) return;
+      await this.busyWhile(item, async () => {
+        await api("PATCH", `/v1/conversations/${this.conversation.id}/items/${item.id}`, { body: { content } });
+        await api("POST", `/v1/conversations/${this.conversation.id}/items/${item.id}/regenerate`, { body: { model: this.model } });
+      });
+    };
+    editor.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") cancel();
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        save();
+      }
+    });
+    const form = h("div", { class: "edit-form" }, editor,
+      h("div", { class: "edit-actions" },
+        h("button", { type: "button", class: "button small", onclick: cancel }, "Cancel"),
+        h("button", { type: "button", class: "button small primary", onclick: save }, "Save and resend")));
+    element.querySelector(".message-body").replaceWith(form);
+    element.querySelector(".message-actions").hidden = true;
+    editor.focus();
+  }
+
+  async deleteItem(item) {
+    if (!(await confirmAction("Delete this message? Its versions go too.", "Delete"))) return;
+    try {
+      await api("DELETE", `/v1/conversations/${this.conversation.id}/items/${item.id}`);
+      announce("Message deleted");
+    } catch (error) {
+      if (error.status !== 404) toast(error.message, "error");
+    }
+    await this.reload().catch((error) => toast(error.message, "error"));
+  }
+}

@@ -3,7 +3,7 @@
 //   #/admin/<tab> the admin pages (admins only)
 
 import { ApiError, api, currentSession, onSignOut, signOut } from "./api.js";
-import { h, replaceChildren, toast } from "./dom.js";
+import { confirmAction, h, replaceChildren, toast } from "./dom.js";
 import { showSignIn } from "./signin.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatView } from "./chat.js";
@@ -50,7 +50,12 @@ export const app = {
     if (preferred && usable.some((m) => m.id === preferred)) return preferred;
     return usable[0]?.id ?? null;
   },
-  signOut: () => signOut(),
+  async signOut() {
+    if (this.me?.role === "guest" && !(await confirmAction(
+      "You are a guest: after signing out you cannot come back to these chats. Create an account in Settings to keep them.",
+      "Sign out"))) return;
+    await signOut();
+  },
 };
 
 let accountSlot = null;
@@ -70,7 +75,7 @@ function shell() {
   accountSlot = h("div", { class: "account" });
   mainSlot = h("main", { id: "main", class: "main", tabindex: "-1" });
   app.sidebar = new Sidebar(app);
-  const adminLink = h("a", { class: "nav-link admin-only", href: "#/admin" }, "Admin");
+  const adminLink = h("a", { class: "button small admin-only", href: "#/admin" }, "Admin");
   const footer = h("div", { class: "sidebar-footer" },
     accountSlot,
     h("div", { class: "sidebar-footer-actions" },

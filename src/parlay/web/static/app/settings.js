@@ -1,7 +1,7 @@
 // The settings dialog: appearance, profile (shapes every reply), memory and tool switches,
 // default model, and the account (a guest upgrades here and keeps every chat).
 
-import { api, upgradeGuest } from "./api.js";
+import { api, signOut, upgradeGuest } from "./api.js";
 import { announce, h, modal, toast } from "./dom.js";
 
 const THEME_KEY = "parlay.theme";
@@ -73,7 +73,7 @@ function accountSection(app, close) {
   }
   rows.push(h("button", { type: "button", class: "button small", onclick: async () => {
     await api("POST", "/llm/auth/logout").catch(() => {});
-    app.signOut();
+    await signOut();
   } }, "Sign out everywhere"));
   return h("fieldset", {}, h("legend", {}, "Account"), rows);
 }

@@ -8,6 +8,7 @@ behaviour on both backends the rest of the suite covers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -60,21 +61,27 @@ async def web(mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFact
         "OPENAI_BASE_URL": mock_upstream.url, "OPENAI_API_KEY": "mock-key",
         "PARLAY_ADMIN_API_KEY": ADMIN_KEY,
     })
-    await asyncio.to_thread(server.start)
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    web = Web(server.url, fresh_artifacts(), browser,
-              httpx.AsyncClient(base_url=server.url, timeout=30), [])
-    try:
-        yield web
-    finally:
-        await web.api.aclose()
-        await browser.close()
-        await playwright.stop()
+    starting = asyncio.ensure_future(asyncio.to_thread(server.start))  # meanwhile: Chromium
+
+    async def stop_server() -> None:
+        with contextlib.suppress(Exception):
+            await starting
         await asyncio.to_thread(server.stop)
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and web.shots:
-            reporter.write_line(f"web app screenshots ({len(web.shots)}): {web.artifacts}")
+
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(stop_server)
+        playwright = await async_playwright().start()
+        stack.push_async_callback(playwright.stop)
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        stack.push_async_callback(browser.close)
+        await starting
+        web = Web(server.url, fresh_artifacts(), browser,
+                  httpx.AsyncClient(base_url=server.url, timeout=30), [])
+        stack.push_async_callback(web.api.aclose)
+        yield web
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and web.shots:
+        reporter.write_line(f"web app screenshots ({len(web.shots)}): {web.artifacts}")
 
 
 NewPage = Callable[..., Awaitable[tuple[Any, PageWatch]]]

@@ -106,7 +106,7 @@ async def test_stop_keeps_what_arrived_and_retry_answers_again(web, new_page) ->
 async def test_markdown_renders_with_highlighted_code_and_copy(web, new_page) -> None:
     page, _ = await new_page()
     await sign_in_as_guest(page)
-    reply = await send(page, "!markdown")
+    reply = await send(page, "!markdown Compare typing in Python and Rust, with an example")
     body = reply.locator(".message-body")
     await body.locator("h2", has_text="Plan").wait_for()
     assert await body.locator("strong", has_text="bold").count() == 1
@@ -213,17 +213,17 @@ async def test_keyboard_only(web, new_page) -> None:
 
 
 async def test_narrow_screen_has_no_horizontal_scroll(web, new_page) -> None:
-    page, _ = await new_page(width=375, height=740, reduced_motion="reduce")
+    page, _ = await new_page(width=375, height=740, reduced_motion="reduce", color_scheme="dark")
     await page.goto("/")
     await app_ready(page)
     assert not await has_horizontal_scroll(page)
     await sign_in_as_guest(page)
-    await send(page, "!markdown")
     await send(page, "a long line " + "without_any_breaks_" * 20)
+    await send(page, "!markdown How do Python and Rust differ in typing?")
     assert not await has_horizontal_scroll(page)
     await web.screenshot(page, "narrow-chat")
     await page.get_by_role("button", name="Show chats").click()
-    await page.get_by_role("link", name="!markdown").wait_for()
+    await page.get_by_role("link", name="a long line").wait_for()
     assert not await has_horizontal_scroll(page)
     await web.screenshot(page, "narrow-drawer")
     await page.get_by_role("button", name="Settings").click()

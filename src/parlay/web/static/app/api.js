@@ -175,6 +175,25 @@ export async function* serverEvents(response) {
   }
 }
 
+/** Read a streamed reply (chat.completion.chunk events): `onText(delta)` per piece of text.
+ * Resolves {outcome: "completed"} after [DONE], or {outcome: "failed", error} when the
+ * stream reported an error or ended without [DONE] (the server keeps it as incomplete). */
+export async function readReplyStream(response, onText) {
+  for await (const data of serverEvents(response)) {
+    if (data === "[DONE]") return { outcome: "completed" };
+    let event;
+    try {
+      event = JSON.parse(data);
+    } catch {
+      continue;
+    }
+    if (event.error) return { outcome: "failed", error: event.error };
+    const delta = event.choices?.[0]?.delta?.content;
+    if (typeof delta === "string" && delta) onText(delta);
+  }
+  return { outcome: "failed", error: { message: "the reply stream ended early" } };
+}
+
 // -- accounts -------------------------------------------------------------------------------
 
 export async function signInAsGuest() {

@@ -2,10 +2,10 @@
 // Replies stream token by token (Stop aborts the request; the server stores what arrived as
 // `incomplete`); regenerate, edit + re-run, delete and retry use the items API.
 
-import { ApiError, api, serverEvents } from "./api.js";
+import { ApiError, api, readReplyStream } from "./api.js";
 import { announce, confirmAction, h, icon, replaceChildren, toast } from "./dom.js";
 import { renderInto } from "./markdown.js";
-import { renderItems } from "./messages.js";
+import { renderItems, streamingElements } from "./messages.js";
 import { openShareDialog } from "./share.js";
 
 const ITEMS_LIMIT = 1000;
@@ -246,22 +246,10 @@ export class ChatView {
     this.app.sidebar.select(conversation.id);
   }
 
-  streamingElement(userText) {
-    const body = h("div", { class: "message-body markdown" });
-    const status = h("div", { class: "message-status status-in_progress" }, h("span", { class: "typing" }, "Writing…"));
-    const element = h("article", { class: "message streaming", "data-role": "assistant", "aria-label": "Assistant message", "aria-busy": "true", dataset: { status: "in_progress" } },
-      h("div", { class: "message-meta" }, h("span", { class: "who" }, "Assistant"), h("span", { class: "model-name" }, this.model)),
-      body, status);
-    const pendingUser = h("article", { class: "message pending", "data-role": "user", "aria-label": "You message" },
-      h("div", { class: "message-meta" }, h("span", { class: "who" }, "You")),
-      h("div", { class: "message-body plain" }, userText));
-    return { element, body, pendingUser, text: "", frame: 0 };
-  }
-
   async send(text) {
     await this.ensureConversation(text);
     const controller = new AbortController();
-    const stream = this.streamingElement(text);
+    const stream = streamingElements(text, this.model);
     stream.controller = controller;
     this.streaming = stream;
     this.failure = null;
@@ -276,7 +264,12 @@ export class ChatView {
         body: { role: "user", content: text, stream: true, model: this.model },
       });
       stream.replyId = response.headers.get("x-parlay-reply-id");
-      outcome = await this.readStream(response, stream);
+      const ended = await readReplyStream(response, (delta) => {
+        stream.text += delta;
+        this.paint(stream);
+      });
+      outcome = ended.outcome;
+      if (ended.error) this.failure = { message: ended.error.message };
     } catch (error) {
       outcome = controller.signal.aborted ? "stopped" : "failed";
       if (!controller.signal.aborted) this.failure = { message: error.message };
@@ -286,28 +279,6 @@ export class ChatView {
       this.setBusy(false);
     }
     await this.settle(stream.replyId, outcome);
-  }
-
-  async readStream(response, stream) {
-    for await (const data of serverEvents(response)) {
-      if (data === "[DONE]") return "completed";
-      let event;
-      try {
-        event = JSON.parse(data);
-      } catch {
-        continue;
-      }
-      if (event.error) {
-        this.failure = { message: event.error.message };
-        return "failed";
-      }
-      const delta = event.choices?.[0]?.delta?.content;
-      if (typeof delta === "string" && delta) {
-        stream.text += delta;
-        this.paint(stream);
-      }
-    }
-    return "failed"; // the stream ended without [DONE]: the server stored it as incomplete
   }
 
   /** Re-render the streaming reply at most once per frame. */

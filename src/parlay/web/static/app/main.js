@@ -153,6 +153,12 @@ function fail(error) {
   toast(error.message || "Something went wrong", "error");
 }
 
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && document.body.classList.contains("sidebar-open") && !document.querySelector("dialog[open]")) {
+    document.body.classList.remove("sidebar-open");
+    document.querySelector(".menu-button")?.focus();
+  }
+});
 window.addEventListener("hashchange", () => {
   if (app.me) route().catch(fail);
 });

@@ -158,3 +158,17 @@ export function toolStep(call, output) {
     call ? h("div", { class: "tool-section" }, h("h4", {}, "Input"), argumentsView(call)) : null,
     output ? h("div", { class: "tool-section" }, h("h4", {}, "Result"), outputView(output)) : null);
 }
+
+/** The placeholder pair shown while a reply streams: the message as sent, and the reply
+ * (its body is re-rendered as text arrives). */
+export function streamingElements(userText, model) {
+  const body = h("div", { class: "message-body markdown" });
+  const element = h("article", { class: "message streaming", "data-role": "assistant", "aria-label": "Assistant message", "aria-busy": "true", dataset: { status: "in_progress" } },
+    h("div", { class: "message-meta" }, h("span", { class: "who" }, "Assistant"), h("span", { class: "model-name" }, model)),
+    body,
+    h("div", { class: "message-status status-in_progress" }, h("span", { class: "typing" }, "Writing…")));
+  const pendingUser = h("article", { class: "message pending", "data-role": "user", "aria-label": "You message" },
+    h("div", { class: "message-meta" }, h("span", { class: "who" }, "You")),
+    h("div", { class: "message-body plain" }, userText));
+  return { element, body, pendingUser, text: "", frame: 0 };
+}

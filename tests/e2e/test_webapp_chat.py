@@ -229,3 +229,25 @@ async def test_narrow_screen_has_no_horizontal_scroll(web, new_page) -> None:
     await page.get_by_role("button", name="Settings").click()
     await page.get_by_role("dialog", name="Settings").wait_for()
     assert not await has_horizontal_scroll(page)
+
+
+async def test_a_failed_reply_says_so_and_can_be_retried(web, new_page) -> None:
+    page, watch = await new_page()
+    watch.allow(r"status of 502")  # the browser logs the API's 502 itself
+    await sign_in_as_guest(page)
+    await page.get_by_role("textbox", name="Message").fill("!status 500")
+    await page.get_by_role("button", name="Send").click()
+    notice = page.locator(".unanswered")
+    await notice.get_by_text("No reply:").wait_for()
+    assert "failed (HTTP 500)" in await notice.inner_text()
+    user = page.locator('article[data-role="user"]')
+    assert await user.locator(".message-body").inner_text() == "!status 500"  # kept
+    await web.screenshot(page, "failed-reply")
+    await notice.get_by_role("button", name="Retry").click()  # the upstream still fails
+    await page.locator(".toast.error").first.wait_for()
+    await user.get_by_role("button", name="Edit").click()
+    await page.get_by_role("textbox", name="Edit message").fill("works now")
+    await page.get_by_role("button", name="Save and resend").click()
+    reply = await wait_for_replies(page, 1)
+    assert "echo: works now" in await reply.inner_text()
+    assert await notice.count() == 0

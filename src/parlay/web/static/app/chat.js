@@ -106,6 +106,7 @@ export class ChatView {
     this.conversation = null;
     this.items = [];
     this.failure = null;
+    this.truncated = false;
     this.elementCache.clear();
     this.versionShown.clear();
     this.model = this.app.defaultModel();
@@ -143,7 +144,8 @@ export class ChatView {
   }
 
   show(conversation) {
-    const { items, ...rest } = conversation;
+    const { items, has_more_items: truncated, ...rest } = conversation;
+    this.truncated = truncated;
     this.conversation = rest;
     this.items = items;
     this.model = rest.model || this.model || this.app.defaultModel();
@@ -189,6 +191,7 @@ export class ChatView {
     if (!this.streaming && last?.role === "user" && last.type === "message") {
       elements.push(this.unansweredNotice(last));
     }
+    if (this.truncated) elements.unshift(h("p", { class: "muted small" }, `Only the latest ${ITEMS_LIMIT} messages are shown.`));
     replaceChildren(this.list, elements);
     if (this.streaming) this.list.append(this.streaming.element);
     this.emptyState.hidden = this.items.length > 0 || Boolean(this.streaming);
@@ -248,6 +251,7 @@ export class ChatView {
 
   async send(text) {
     await this.ensureConversation(text);
+    const conversationId = this.conversation.id;
     const controller = new AbortController();
     const stream = streamingElements(text, this.model);
     stream.controller = controller;
@@ -259,7 +263,7 @@ export class ChatView {
     this.setBusy(true);
     let outcome = "completed";
     try {
-      const response = await api("POST", `/v1/conversations/${this.conversation.id}/items`, {
+      const response = await api("POST", `/v1/conversations/${conversationId}/items`, {
         raw: true, signal: controller.signal,
         body: { role: "user", content: text, stream: true, model: this.model },
       });
@@ -272,13 +276,28 @@ export class ChatView {
       if (ended.error) this.failure = { message: ended.error.message };
     } catch (error) {
       outcome = controller.signal.aborted ? "stopped" : "failed";
-      if (!controller.signal.aborted) this.failure = { message: error.message };
+      if (!controller.signal.aborted) this.refused(error, text);
     } finally {
       cancelAnimationFrame(stream.frame);
       this.streaming = null;
       this.setBusy(false);
     }
-    await this.settle(stream.replyId, outcome);
+    if (this.conversation?.id === conversationId) await this.settle(conversationId, stream.replyId, outcome);
+  }
+
+  /** The send failed before a reply stream opened. A 5xx kept the message (it is shown
+   * unanswered, with the reason and Retry); anything else stored nothing: say why and give
+   * the text back. */
+  refused(error, text) {
+    if (error instanceof ApiError && error.status >= 500) {
+      this.failure = { message: error.message };
+      return;
+    }
+    toast(error.message, "error");
+    if (!this.input.value) {
+      this.input.value = text;
+      this.autosize();
+    }
   }
 
   /** Re-render the streaming reply at most once per frame. */
@@ -297,11 +316,11 @@ export class ChatView {
 
   /** After a stream: wait until the server finalised the reply (it stores the final state
    * just after the last event), then show what is stored. */
-  async settle(replyId, outcome) {
+  async settle(conversationId, replyId, outcome) {
     if (replyId) {
       for (let attempt = 0; attempt < 40; attempt += 1) {
         try {
-          const item = (await api("GET", `/v1/conversations/${this.conversation.id}/items/${replyId}`)).data;
+          const item = (await api("GET", `/v1/conversations/${conversationId}/items/${replyId}`)).data;
           if (item.status !== "in_progress") break;
         } catch {
           break;
@@ -309,6 +328,7 @@ export class ChatView {
         await new Promise((resolve) => setTimeout(resolve, 50 + attempt * 10));
       }
     }
+    if (this.conversation?.id !== conversationId) return; // the user moved on meanwhile
     try {
       await this.reload();
     } catch (error) {

@@ -48,8 +48,8 @@ class Web:
 
 
 @pytest.fixture(scope="session")
-async def web(mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFactory,
-              request: pytest.FixtureRequest) -> AsyncIterator[Web]:
+async def web(mock_upstream: MockUpstream,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Web]:
     reason = chromium_or_reason()
     if reason:
         pytest.fail(reason)
@@ -78,10 +78,17 @@ async def web(mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFact
         web = Web(server.url, fresh_artifacts(), browser,
                   httpx.AsyncClient(base_url=server.url, timeout=30), [])
         stack.push_async_callback(web.api.aclose)
+        SCREENSHOTS.append(web)
         yield web
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and web.shots:
-        reporter.write_line(f"web app screenshots ({len(web.shots)}): {web.artifacts}")
+
+
+SCREENSHOTS: list[Web] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for web in SCREENSHOTS:
+        if web.shots:
+            terminalreporter.write_line(f"web app screenshots ({len(web.shots)}): {web.artifacts}")
 
 
 NewPage = Callable[..., Awaitable[tuple[Any, PageWatch]]]

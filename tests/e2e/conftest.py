@@ -47,7 +47,7 @@ class Web:
         return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once the last browser test ran
 async def web(mock_upstream: MockUpstream,
               tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Web]:
     reason = chromium_or_reason()

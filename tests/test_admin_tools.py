@@ -168,6 +168,8 @@ async def test_keywords_are_trimmed_and_deduplicated(client: httpx.AsyncClient,
     ({"content_filter": {"disallowed_keywords": "rm -rf"}}, "content_filter.disallowed_keywords"),
     ({"content_filter": {"require_approval_for": ["system calls!"]}},
      "content_filter.require_approval_for.0"),
+    ({"content_filter": {"require_approval_for": ["all", "file_access"]}},
+     "content_filter.require_approval_for.1"),
     ({"content_filter": {"blocked": ["x"]}}, "content_filter.blocked"),
     ({"enabled": "no"}, "enabled"),
     ({"enabled": 0}, "enabled"),
@@ -230,7 +232,8 @@ def test_filter_matches_case_and_whitespace_insensitively() -> None:
     assert flt.matches("drop\n  table users; DELETE FROM x") == ["DROP TABLE", "delete from"]
     assert flt.matches("select * from t") == []
     assert ContentFilter().matches("anything") == []
-    assert flt.needs_approval("system_calls") and not flt.needs_approval("network")
+    assert flt.approval_reasons({"all", "system_calls"}) == ["system_calls"]
+    assert flt.approval_reasons({"all", "network"}) == []
 
 
 def test_clean_keywords() -> None:

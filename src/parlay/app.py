@@ -28,10 +28,12 @@ from parlay.api import (
     usage,
     webapp,
 )
+from parlay.api import mcp as mcp_api
 from parlay.api import settings as user_settings
 from parlay.api.body_limit import BodyLimitMiddleware
 from parlay.api.errors import install_error_handlers
 from parlay.api.fastpath import GatewayFastPath
+from parlay.api.mcp import McpEndpoint
 from parlay.config import Settings, load_settings
 from parlay.context import AppContext
 from parlay.db import migrate
@@ -44,6 +46,7 @@ from parlay.services.gateway import start_gateway
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter, parse_limits
 from parlay.services.reply_sweeper import ReplySweeper
+from parlay.services.tool_registry import start_tools
 from parlay.services.tools import ensure_builtin_tools
 from parlay.web.assets import current_build
 
@@ -108,6 +111,9 @@ async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     await install_local_provider(ctx.settings, ctx.providers, ctx.resources)
     async with ctx.sessionmaker() as session:
         await ensure_builtin_tools(session)
+    ctx.tools = await start_tools(ctx)
+    await app.state.mcp.start()
+    ctx.resources.push_async_callback(app.state.mcp.aclose)
     current_build()  # hash and gzip the web app's files now, not on the first visit
     sweeper = ReplySweeper(ctx.sessionmaker, ctx.settings.stale_reply_seconds)
     await sweeper.start()
@@ -128,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.mcp = McpEndpoint()
     install_error_handlers(app)
     _include_routers(app)
     # Innermost: chat completions / embeddings skip FastAPI's router (hot path, see fastpath.py).
@@ -144,6 +151,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI) -> None:
     app.include_router(ops.router)
+    # Exactly /v1/mcp (no redirect to a trailing slash), answered by the MCP SDK.
+    app.router.add_route(mcp_api.PATH, app.state.mcp, methods=["GET", "POST", "DELETE"],
+                         include_in_schema=False)
     app.include_router(auth.router, prefix="/llm/auth")
     app.include_router(auth.router, prefix="/auth", include_in_schema=False)
     app.include_router(user_settings.router)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from parlay.services.ratelimit import DEFAULT_LIMITS, parse_limits
 
@@ -35,7 +36,8 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds")
     admin_api_key: str | None = None
     public_url: str | None = None
-    cors_origins: list[str] = Field(default_factory=list)
+    # NoDecode: comma-separated in the environment, not JSON.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auto_migrate: bool = True
     auth_cache_ttl: float = Field(
@@ -63,6 +65,16 @@ class Settings(BaseSettings):
     local_context: int = Field(default=4096, ge=256)
     local_queue_size: int = Field(default=8, ge=1)
 
+    # Tools (README: "Tools"): search backends, the scraper's allow-list, the sandbox.
+    searxng_url: str | None = None
+    brave_api_key: str | None = None
+    tavily_api_key: str | None = None
+    serper_api_key: str | None = None
+    web_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    code_executor: str = Field(default="bwrap",
+                               pattern=r"^(bwrap|off|sandboxfusion:https?://\S+)$")
+    tool_timeout: float = Field(default=45.0, gt=0, le=600, description="seconds per call")
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -77,11 +89,14 @@ class Settings(BaseSettings):
         parse_limits(value)
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "web_allowed_hosts", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+    def _split_list(cls, value: object) -> object:
+        """Comma-separated, or a JSON list."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
 
     @cached_property

@@ -29,3 +29,4 @@ class AppContext:
     providers: Any | None = None
     usage: Any | None = None
     gateway: Any | None = None  # parlay.services.gateway.Gateway (admin provider changes)
+    tools: Any | None = None  # parlay.services.tool_registry.ToolRegistry

@@ -20,9 +20,9 @@ log = logging.getLogger("parlay.ratelimit")
 
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
            "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
-GROUPS = ("auth", "public", "chat", "api", "chat_tokens")
+GROUPS = ("auth", "public", "chat", "api", "chat_tokens", "tools")
 ANONYMOUS_AUTH_ROUTES = frozenset({"guest-login", "register", "login", "refresh-token", "revoke"})
-DEFAULT_LIMITS = "auth=30/min,public=120/min,chat=120/min,api=600/min"
+DEFAULT_LIMITS = "auth=30/min,public=120/min,chat=120/min,api=600/min,tools=60/min"
 
 
 @dataclass(frozen=True, slots=True)

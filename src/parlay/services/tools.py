@@ -1,8 +1,11 @@
-"""The MCP tool registry: seeding the built-ins, listing, and admin changes (audited)."""
+"""The MCP tool registry rows: seeding the built-ins, listing, and admin changes (audited).
+
+Running tools with every rule applied is services/tool_registry.py.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +16,7 @@ from parlay.db.models.tools import McpTool
 from parlay.db.repositories import tools as repo
 from parlay.errors import NotFound, ValidationFailed
 from parlay.services import audit
-from parlay.tools.builtins import BUILTIN_TOOLS
+from parlay.tools.builtins import BUILTIN_TOOLS, BUILTINS_BY_ID
 from parlay.tools.filters import ContentFilter, FilterError, clean_approval_items, clean_keywords
 
 
@@ -28,11 +31,27 @@ class ToolView:
     content_filter: ContentFilter
     updated_at: datetime
     updated_by: str | None
+    input_schema: dict[str, Any]
+    server_id: str | None = None  # set for an external MCP server's tool
+    upstream_name: str | None = None
+    available: bool = True
+    unavailable_reason: str | None = None
 
     @classmethod
     def of(cls, row: McpTool) -> ToolView:
+        builtin = BUILTINS_BY_ID.get(row.id) if row.server_id is None else None
+        schema = builtin.input_schema if builtin else (row.input_schema or {"type": "object"})
         return cls(row.id, row.name, row.description, row.category, row.enabled, row.reason,
-                   ContentFilter.from_json(row.content_filter), row.updated_at, row.updated_by)
+                   ContentFilter.from_json(row.content_filter), row.updated_at, row.updated_by,
+                   schema, row.server_id, row.upstream_name)
+
+    @property
+    def kind(self) -> str:
+        """code | web | mcp: what a call of it does, for approval categories."""
+        return "mcp" if self.server_id else self.category
+
+    def unavailable(self, reason: str | None) -> ToolView:
+        return replace(self, available=reason is None, unavailable_reason=reason)
 
 
 async def ensure_builtin_tools(session: AsyncSession) -> None:

@@ -7,7 +7,7 @@ then belong to the admins; the definitions here own id, name, description and ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 # The advanced_settings flag a user turns on to let replies use the tool.
 UserGate = Literal["web_search_enabled", "code_execution_enabled"]
@@ -20,6 +20,12 @@ class BuiltinTool:
     description: str
     category: str
     user_gate: UserGate | None
+    input_schema: dict[str, Any]
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required,
+            "additionalProperties": False}
 
 
 BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
@@ -30,6 +36,12 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
         "snippets, so a reply can cite current information.",
         category="web",
         user_gate="web_search_enabled",
+        input_schema=_object({
+            "query": {"type": "string", "minLength": 1, "maxLength": 500,
+                      "description": "what to search for"},
+            "max_results": {"type": "integer", "minimum": 1, "maximum": 10, "default": 5,
+                            "description": "how many results to return"},
+        }, ["query"]),
     ),
     BuiltinTool(
         id="web_scraper",
@@ -38,6 +50,10 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
         "reply can quote or summarise it.",
         category="web",
         user_gate="web_search_enabled",
+        input_schema=_object({
+            "url": {"type": "string", "minLength": 1, "maxLength": 2000,
+                    "description": "the http(s) URL of a public page"},
+        }, ["url"]),
     ),
     BuiltinTool(
         id="code_executor",
@@ -46,6 +62,13 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
         "and returns its output, for calculations and data checks.",
         category="code",
         user_gate="code_execution_enabled",
+        input_schema=_object({
+            "code": {"type": "string", "minLength": 1, "maxLength": 100_000,
+                     "description": "the Python 3 program to run; print what you need"},
+            "language": {"type": "string", "enum": ["python"], "default": "python"},
+            "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 30, "default": 10,
+                        "description": "wall-clock seconds before the run is stopped"},
+        }, ["code"]),
     ),
 )
 

@@ -10,11 +10,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from parlay.tools.capabilities import APPROVAL_CATEGORIES
+
 MAX_KEYWORDS = 200
 MAX_KEYWORD_LENGTH = 200
 MAX_APPROVAL_ITEMS = 50
-# require_approval_for names capabilities (e.g. system_calls), not free text.
-APPROVAL_ITEM = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 _SPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -58,12 +58,10 @@ def clean_keywords(values: Iterable[object]) -> list[str]:
 def clean_approval_items(values: Iterable[object]) -> list[str]:
     cleaned: list[str] = []
     for index, value in enumerate(values):
-        if not isinstance(value, str) or not APPROVAL_ITEM.match(value.strip().lower()):
+        item = value.strip().lower() if isinstance(value, str) else None
+        if item not in APPROVAL_CATEGORIES:
             raise FilterError(
-                "entries are capability names: lowercase letters, digits and '_' "
-                "(e.g. system_calls)", index,
-            )
-        item = value.strip().lower()
+                f"entries are approval categories: {', '.join(APPROVAL_CATEGORIES)}", index)
         if item not in cleaned:
             cleaned.append(item)
     if len(cleaned) > MAX_APPROVAL_ITEMS:
@@ -91,5 +89,6 @@ class ContentFilter:
         haystack = _normalise(text)
         return [kw for kw in self.disallowed_keywords if _normalise(kw) in haystack]
 
-    def needs_approval(self, capability: str) -> bool:
-        return capability.strip().lower() in self.require_approval_for
+    def approval_reasons(self, categories: set[str]) -> list[str]:
+        """The configured categories this call falls in, in filter order."""
+        return [item for item in self.require_approval_for if item in categories]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.models.tools import McpTool
@@ -33,3 +33,13 @@ async def get_tool(session: AsyncSession, tool_id: str, *, for_update: bool = Fa
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
     return await session.scalar(query)
+
+
+async def list_for_server(session: AsyncSession, server_id: str) -> Sequence[McpTool]:
+    return (await session.scalars(
+        select(McpTool).where(McpTool.server_id == server_id).order_by(McpTool.id))).all()
+
+
+async def delete_tools(session: AsyncSession, tool_ids: list[str]) -> None:
+    if tool_ids:
+        await session.execute(delete(McpTool).where(McpTool.id.in_(tool_ids)))

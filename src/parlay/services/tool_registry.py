@@ -1,0 +1,377 @@
+"""Running a tool for a user, with every rule applied, in one call.
+
+    registry = ctx.tools                       # built at start-up (start_tools)
+    outcome = await registry.execute(user_id, "web_search", '{"query": "..."}',
+                                     source="chat", call_id="call_abc")
+
+The rules, in order: the tools rate limit (group `tools`, per user); the tool exists and
+the admin enabled it; the user's advanced_settings allow it; it can run here (a backend is
+configured); the arguments match its schema; none of the admin's disallowed keywords occurs
+in them (refused, and audit-logged); none of the admin's `require_approval_for` categories
+applies (else the call waits as an approval the user decides through /v1/tool-approvals);
+then it runs under the per-call timeout. Every call, however it ends, is one row in the
+tool call log (user, tool, source, status, error code, duration; never arguments or output).
+
+`execute` never raises for a refused or failed call: the outcome says what happened, in
+words a model (or a person) can act on. The MCP server (/v1/mcp), the reply pipeline's tool
+loop and the Responses API all go through here, so a switch means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from parlay.context import AppContext
+from parlay.db.base import new_id, utcnow
+from parlay.db.models.tools import ToolApproval, ToolCallRecord
+from parlay.db.repositories import mcp_servers as server_repo
+from parlay.db.repositories import tool_calls as call_repo
+from parlay.db.repositories import tools as tool_repo
+from parlay.errors import RateLimited
+from parlay.services import audit
+from parlay.services import settings as user_settings
+from parlay.services.ratelimit import RateLimiter
+from parlay.services.secretbox import SecretBox
+from parlay.services.tools import ToolView
+from parlay.tools.base import ToolFailure, ToolOutput
+from parlay.tools.builtins import BUILTINS_BY_ID
+from parlay.tools.capabilities import categories_of
+from parlay.tools.netguard import AddressPolicy
+from parlay.tools.runtime import RemoteEndpoint, ToolRuntime
+from parlay.tools.sandbox import sandbox_from_spec
+from parlay.tools.scraper import WebScraper
+from parlay.tools.search import WebSearch, pick_backend
+
+log = logging.getLogger("parlay.tools")
+
+Source = Literal["mcp", "chat", "responses", "approval"]
+Status = Literal["completed", "failed", "refused", "pending_approval"]
+APPROVAL_TTL = timedelta(hours=24)
+STORED_OUTPUT_CHARS = 64_000
+MAX_ARGUMENT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as a caller sees it: enough to offer it to a model or list it over MCP."""
+
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    available: bool = True
+    unavailable_reason: str | None = None
+
+    def openai_tool(self) -> dict[str, Any]:
+        """The Chat Completions `tools` entry ({"type": "function", "function": {...}})."""
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description,
+            "parameters": self.input_schema}}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """How one call ended. `output` is always the text to hand back to the model."""
+
+    tool: str
+    status: Status
+    output: str
+    call_id: str | None = None  # the caller's id for the call (e.g. the model's call_...)
+    log_id: str = ""  # the tool_calls row
+    error_code: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    is_error: bool = False  # not completed, or the tool itself reported an error
+    approval_id: str | None = None  # set when status == "pending_approval"
+    duration_ms: int = 0
+
+
+class _Refusal(Exception):
+    def __init__(self, status: Status, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class ToolRegistry:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], limiter: RateLimiter,
+                 runtime: ToolRuntime, secrets: SecretBox, *, timeout: float = 45.0) -> None:
+        self.sessionmaker = sessionmaker
+        self.limiter = limiter
+        self.runtime = runtime
+        self.secrets = secrets
+        self.timeout = timeout
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()
+
+    # --- what a user may use ----------------------------------------------------------
+
+    def with_availability(self, tool: ToolView, server_enabled: bool | None = None
+                          ) -> ToolView:
+        if tool.server_id is not None:
+            reason = None if server_enabled else "its MCP server is disabled"
+            return tool.unavailable(reason)
+        if tool.id not in BUILTINS_BY_ID:
+            return tool.unavailable("no longer a built-in tool")
+        return tool.unavailable(self.runtime.unavailable_reason(tool.id))
+
+    async def all_tools(self, session: AsyncSession, *, enabled: bool | None = None,
+                        category: str | None = None) -> list[ToolView]:
+        """Every registry row with its availability (the admin list)."""
+        servers = {s.id: s.enabled for s in await server_repo.list_servers(session)}
+        return [self.with_availability(ToolView.of(row), servers.get(row.server_id or ""))
+                for row in await tool_repo.list_tools(session, enabled=enabled,
+                                                      category=category)]
+
+    async def tools_for_user(self, user_id: str) -> list[ToolView]:
+        """Tools the admin enabled and the user's settings allow, available or not."""
+        async with self.sessionmaker() as session:
+            tools = await self.all_tools(session, enabled=True)
+            advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
+        return [t for t in tools if _user_allows(t, advanced)]
+
+    async def catalog(self, user_id: str) -> list[ToolSpec]:
+        """What /v1/mcp lists: the user's tools, unavailable ones saying why."""
+        return [_spec(t) for t in await self.tools_for_user(user_id)]
+
+    async def definitions(self, user_id: str, only: set[str] | None = None) -> list[ToolSpec]:
+        """Tools to offer a model: the user's available tools (restricted to `only`)."""
+        return [_spec(t) for t in await self.tools_for_user(user_id)
+                if t.available and (only is None or t.id in only)]
+
+    async def browser_ready(self) -> bool:
+        """web_search and web_scraper both enabled and runnable: `browser` models."""
+        async with self.sessionmaker() as session:
+            tools = {t.id: t for t in await self.all_tools(session, category="web")}
+        return all(t in tools and tools[t].enabled and tools[t].available
+                   for t in ("web_search", "web_scraper"))
+
+    # --- running ----------------------------------------------------------------------
+
+    async def execute(self, user_id: str, name: str, arguments: str | dict[str, Any] | None,
+                      *, source: Source, call_id: str | None = None,
+                      timeout: float | None = None) -> ToolOutcome:
+        """Run tool `name` for `user_id` with every rule applied; never raises for a
+        refused or failed call (see the module docstring)."""
+        started = time.monotonic()
+        try:
+            args = _parse_arguments(arguments)
+            await self._count(user_id)
+            tool, endpoint = await self._checked_tool(user_id, name, args)
+            reasons = tool.content_filter.approval_reasons(categories_of(tool.kind, args))
+            if reasons:
+                approval_id = await self._pause(user_id, tool, args, reasons, source, call_id)
+                return await self._finish(
+                    user_id, name, source, call_id, started, status="pending_approval",
+                    code=None, approval_id=approval_id,
+                    output=f"This {name} call needs the user's approval ({', '.join(reasons)})"
+                           f"; it runs once they approve it: POST /v1/tool-approvals/"
+                           f"{approval_id}/approve (or /reject).")
+            result = await self._run(tool, endpoint, args, timeout)
+        except _Refusal as refusal:
+            return await self._finish(user_id, name, source, call_id, started,
+                                      status=refusal.status, code=refusal.code,
+                                      output=refusal.message)
+        return await self._finish(user_id, name, source, call_id, started, status="completed",
+                                  code=None, output=result.text, data=result.data,
+                                  is_error=result.is_error)
+
+    async def run_approved(self, approval: ToolApproval) -> ToolOutcome:
+        """Run a call its user just approved: every rule again except the approval."""
+        started = time.monotonic()
+        source: Source = "approval"
+        try:
+            await self._count(approval.user_id)
+            tool, endpoint = await self._checked_tool(approval.user_id, approval.tool_id,
+                                                      approval.arguments)
+            result = await self._run(tool, endpoint, approval.arguments, None)
+        except _Refusal as refusal:
+            return await self._finish(approval.user_id, approval.tool_id, source,
+                                      approval.call_id, started, status=refusal.status,
+                                      code=refusal.code, output=refusal.message,
+                                      approval_id=approval.id)
+        return await self._finish(approval.user_id, approval.tool_id, source, approval.call_id,
+                                  started, status="completed", code=None, output=result.text,
+                                  data=result.data, is_error=result.is_error,
+                                  approval_id=approval.id)
+
+    async def _count(self, user_id: str) -> None:
+        try:
+            await self.limiter.hit("tools", user_id)
+        except RateLimited as exc:
+            raise _Refusal("refused", "rate_limited", exc.message) from None
+
+    async def _checked_tool(self, user_id: str, name: str, args: dict[str, Any]
+                            ) -> tuple[ToolView, RemoteEndpoint | None]:
+        async with self.sessionmaker() as session:
+            row = await tool_repo.get_tool(session, name)
+            server = (await server_repo.get_server(session, row.server_id)
+                      if row is not None and row.server_id else None)
+            tool = (self.with_availability(ToolView.of(row), server.enabled if server else None)
+                    if row is not None else None)
+            if tool is None:
+                raise _Refusal("refused", "tool_not_found", f"there is no tool named {name!r}")
+            if not tool.enabled:
+                raise _Refusal("refused", "tool_disabled", f"{name} is disabled by an admin"
+                               + (f": {tool.reason}" if tool.reason else ""))
+            advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
+            if not _user_allows(tool, advanced):
+                gate = BUILTINS_BY_ID[tool.id].user_gate
+                raise _Refusal("refused", "tool_not_enabled_for_user",
+                               f"{name} is off in this user's settings (turn on "
+                               f"advanced_settings.{gate})")
+            if not tool.available:
+                raise _Refusal("failed", "tool_unavailable",
+                               f"{name} is unavailable: {tool.unavailable_reason}")
+            hits = tool.content_filter.matches(_searchable(args))
+            if hits:
+                await audit.record(session, actor_id=user_id, action="tool_call.blocked",
+                                   target_type="mcp_tool", target_id=tool.id,
+                                   changes={"disallowed_keywords": hits})
+                await session.commit()
+                raise _Refusal("refused", "tool_content_blocked",
+                               f"{name} refused the call: the arguments contain the disallowed "
+                               f"keyword{'s' if len(hits) > 1 else ''} "
+                               + ", ".join(repr(h) for h in hits))
+            endpoint = self._endpoint(tool, server) if server is not None else None
+        return tool, endpoint
+
+    def _endpoint(self, tool: ToolView, server: Any) -> RemoteEndpoint:
+        headers: dict[str, str] = {}
+        if server.headers_encrypted:
+            plain = self.secrets.decrypt(server.headers_encrypted)
+            if plain is None:
+                raise _Refusal("failed", "tool_unavailable",
+                               f"{tool.id} is unavailable: its server's headers were stored "
+                               "with another PARLAY_SECRET_KEY; set them again")
+            headers = orjson.loads(plain)
+        return RemoteEndpoint(server.url, headers, tool.upstream_name or tool.id)
+
+    async def _run(self, tool: ToolView, endpoint: RemoteEndpoint | None, args: dict[str, Any],
+                   timeout: float | None) -> ToolOutput:
+        limit = timeout or self.timeout
+        try:
+            async with asyncio.timeout(limit):
+                if endpoint is not None:
+                    return await self.runtime.run_remote(endpoint, args)
+                return await self.runtime.run_builtin(tool.id, args)
+        except ToolFailure as failure:
+            raise _Refusal("failed", failure.code, f"{tool.id} failed: {failure.message}"
+                           ) from None
+        except TimeoutError:
+            raise _Refusal("failed", "tool_timeout",
+                           f"{tool.id} did not finish within {limit:g} s") from None
+        except Exception:
+            log.exception("tool %s crashed", tool.id)
+            raise _Refusal("failed", "tool_error", f"{tool.id} failed unexpectedly") from None
+
+    async def _pause(self, user_id: str, tool: ToolView, args: dict[str, Any],
+                     reasons: list[str], source: Source, call_id: str | None) -> str:
+        now = utcnow()
+        approval = ToolApproval(
+            id=new_id("apr"), user_id=user_id, tool_id=tool.id, arguments=args,
+            categories=reasons, source=source, call_id=call_id, status="pending",
+            created_at=now, expires_at=now + APPROVAL_TTL)
+        async with self.sessionmaker() as session:
+            session.add(approval)
+            await session.commit()
+        return approval.id
+
+    async def _finish(self, user_id: str, tool: str, source: Source, call_id: str | None,
+                      started: float, *, status: Status, code: str | None, output: str,
+                      data: dict[str, Any] | None = None, is_error: bool = False,
+                      approval_id: str | None = None) -> ToolOutcome:
+        duration = int((time.monotonic() - started) * 1000)
+        record = ToolCallRecord(id=new_id("tcl"), user_id=user_id, tool_id=tool[:64],
+                                source=source, status=status, error_code=code,
+                                duration_ms=duration, approval_id=approval_id,
+                                created_at=utcnow())
+        async with self.sessionmaker() as session:
+            await call_repo.add_call(session, record)
+            await session.commit()
+        log.info("tool call", extra={"tool": tool, "user_id": user_id, "source": source,
+                                     "status": status, "error_code": code,
+                                     "duration_ms": duration})
+        return ToolOutcome(tool=tool, status=status, output=output, call_id=call_id,
+                           log_id=record.id, error_code=code, data=data or {},
+                           is_error=is_error or status != "completed",
+                           approval_id=approval_id if status == "pending_approval" else None,
+                           duration_ms=duration)
+
+
+def _user_allows(tool: ToolView, advanced: Any) -> bool:
+    builtin = BUILTINS_BY_ID.get(tool.id) if tool.server_id is None else None
+    return builtin is None or builtin.user_gate is None or getattr(advanced, builtin.user_gate)
+
+
+def _spec(tool: ToolView) -> ToolSpec:
+    return ToolSpec(tool.id, tool.name, tool.description, tool.input_schema, tool.available,
+                    tool.unavailable_reason)
+
+
+def _parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
+    if arguments is None or arguments == "":
+        return {}
+    if isinstance(arguments, str):
+        try:
+            arguments = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            raise _Refusal("failed", "invalid_arguments",
+                           "the arguments are not valid JSON") from None
+    if not isinstance(arguments, dict):
+        raise _Refusal("failed", "invalid_arguments", "the arguments must be a JSON object")
+    encoded = orjson.dumps(arguments)
+    if len(encoded) > MAX_ARGUMENT_BYTES or "\x00" in _searchable(arguments):
+        raise _Refusal("failed", "invalid_arguments", f"the arguments must be at most "
+                       f"{MAX_ARGUMENT_BYTES} bytes of JSON, without NUL characters")
+    return arguments
+
+
+def _searchable(args: dict[str, Any]) -> str:
+    """Every string in the arguments (keys too), for the keyword filter."""
+    parts: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                parts.append(str(key))
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif value is not None:
+            parts.append(str(value))
+
+    walk(args)
+    return "\n".join(parts)
+
+
+async def start_tools(ctx: AppContext) -> ToolRegistry:
+    """Build the backends from settings; say at start-up what is unavailable and why."""
+    s = ctx.settings
+    backend = pick_backend(searxng_url=s.searxng_url, brave_key=s.brave_api_key,
+                           tavily_key=s.tavily_api_key, serper_key=s.serper_api_key)
+    sandbox, sandbox_reason = await sandbox_from_spec(s.code_executor)
+    runtime = ToolRuntime(
+        scraper=WebScraper(AddressPolicy(s.web_allowed_hosts)),
+        search=WebSearch(backend) if backend else None,
+        search_reason="no search backend is configured (set PARLAY_SEARXNG_URL, or "
+                      "PARLAY_BRAVE_API_KEY, PARLAY_TAVILY_API_KEY or PARLAY_SERPER_API_KEY)",
+        sandbox=sandbox, sandbox_reason=sandbox_reason, remote_timeout=s.tool_timeout)
+    for tool_id in ("web_search", "code_executor"):
+        reason = runtime.unavailable_reason(tool_id)
+        if reason:
+            log.warning("tool %s is unavailable: %s", tool_id, reason)
+    registry = ToolRegistry(ctx.sessionmaker, ctx.limiter, runtime,
+                            SecretBox(s.resolved_secret_key()), timeout=s.tool_timeout)
+    ctx.resources.push_async_callback(registry.aclose)
+    return registry

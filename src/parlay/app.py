@@ -13,7 +13,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from parlay import __version__
 from parlay.api import (
     admin_audit,
+    admin_mcp_servers,
     admin_providers,
+    admin_tool_calls,
     admin_tools,
     admin_usage,
     admin_users,
@@ -25,6 +27,8 @@ from parlay.api import (
     ops,
     public_shares,
     shares,
+    tool_approvals,
+    tools,
     usage,
     webapp,
 )
@@ -158,6 +162,10 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(auth.router, prefix="/auth", include_in_schema=False)
     app.include_router(user_settings.router)
     app.include_router(admin_tools.router)
+    app.include_router(admin_mcp_servers.router)
+    app.include_router(admin_tool_calls.router)
+    app.include_router(tools.router)
+    app.include_router(tool_approvals.router)
     app.include_router(admin_users.router)
     app.include_router(admin_usage.router)
     app.include_router(admin_audit.router)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from parlay.api.deps import AdminUser, SessionDep
+from parlay.api.deps import AdminUser, Context, SessionDep
 from parlay.api.schemas import ERROR_RESPONSES, Data
 from parlay.services import tools as service
 from parlay.services.text import StorableText
@@ -36,13 +36,19 @@ class ToolOut(BaseModel):
     content_filter: ContentFilterOut
     updated_at: datetime
     updated_by: str | None
+    available: bool
+    unavailable_reason: str | None
+    server_id: str | None
+    input_schema: dict[str, Any]
 
     @classmethod
     def of(cls, tool: ToolView) -> ToolOut:
         return cls(id=tool.id, name=tool.name, description=tool.description,
                    category=tool.category, enabled=tool.enabled, reason=tool.reason,
                    content_filter=ContentFilterOut(**tool.content_filter.to_json()),
-                   updated_at=tool.updated_at, updated_by=tool.updated_by)
+                   updated_at=tool.updated_at, updated_by=tool.updated_by,
+                   available=tool.available, unavailable_reason=tool.unavailable_reason,
+                   server_id=tool.server_id, input_schema=tool.input_schema)
 
 
 class ContentFilterPatch(BaseModel):
@@ -64,25 +70,26 @@ class ToolPatch(BaseModel):
 
 @router.get("", response_model=Data[list[ToolOut]])
 async def list_tools(
-    _admin: AdminUser, session: SessionDep,
+    _admin: AdminUser, session: SessionDep, ctx: Context,
     enabled: bool | None = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Data[list[ToolOut]]:
-    tools = await service.list_tools(session, enabled=enabled, category=category)
+    tools = await ctx.tools.all_tools(session, enabled=enabled, category=category)
     return Data(data=[ToolOut.of(t) for t in tools])
 
 
 @router.get("/{tool_id}", response_model=Data[ToolOut])
-async def get_tool(tool_id: ToolId, _admin: AdminUser, session: SessionDep) -> Data[ToolOut]:
-    return Data(data=ToolOut.of(await service.get_tool(session, tool_id)))
+async def get_tool(tool_id: ToolId, _admin: AdminUser, session: SessionDep, ctx: Context
+                   ) -> Data[ToolOut]:
+    return Data(data=ToolOut.of(await ctx.tools.describe(session, tool_id)))
 
 
 @router.patch("/{tool_id}", response_model=Data[ToolOut])
 async def update_tool(
-    tool_id: ToolId, body: ToolPatch, admin: AdminUser, session: SessionDep
+    tool_id: ToolId, body: ToolPatch, admin: AdminUser, session: SessionDep, ctx: Context
 ) -> Data[ToolOut]:
     patch = body.model_dump(exclude_unset=True)
     if patch.get("enabled", True) is None:
         patch.pop("enabled")  # null means "leave as is"; enabled has no default to restore
-    tool = await service.update_tool(session, tool_id, admin.user_id, patch)
-    return Data(data=ToolOut.of(tool))
+    await service.update_tool(session, tool_id, admin.user_id, patch)
+    return Data(data=ToolOut.of(await ctx.tools.describe(session, tool_id)))

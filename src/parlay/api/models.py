@@ -44,10 +44,14 @@ class CatalogModel(BaseModel):
     created: int
 
     @classmethod
-    def of(cls, info: ModelInfo, registry: ProviderRegistry) -> CatalogModel:
+    def of(cls, info: ModelInfo, registry: ProviderRegistry, browser: bool = False
+           ) -> CatalogModel:
+        capabilities = list(info.capabilities)
+        if browser and "tools" in capabilities and "browser" not in capabilities:
+            capabilities.append("browser")  # it can browse through Parlay's web tools
         return cls(id=info.id, name=info.name or info.id, provider=info.provider,
                    upstream_id=info.upstream_id, available=registry.is_available(info),
-                   enabled=info.enabled, local=info.local, capabilities=info.capabilities,
+                   enabled=info.enabled, local=info.local, capabilities=capabilities,
                    context_length=info.context_length,
                    supported_parameters=info.supported_parameters,
                    owned_by=info.owned_by or info.provider, created=info.created)
@@ -76,7 +80,8 @@ async def list_catalog(
     available: bool | None = None,
 ) -> Data[list[CatalogModel]]:
     registry: ProviderRegistry = ctx.providers
-    entries = [CatalogModel.of(m, registry) for m in registry.models()]
+    browser = await ctx.tools.browser_ready()
+    entries = [CatalogModel.of(m, registry, browser) for m in registry.models()]
     entries = [e for e in entries
                if (capability is None or capability in e.capabilities)
                and (provider is None or e.provider == provider)
@@ -89,7 +94,8 @@ async def get_catalog_model(
     ctx: Context, _user: CurrentUser, model_id: Annotated[str, Path(max_length=300)]
 ) -> Data[CatalogModel]:
     registry: ProviderRegistry = ctx.providers
-    return Data(data=CatalogModel.of(_known(registry, model_id), registry))
+    return Data(data=CatalogModel.of(_known(registry, model_id), registry,
+                                     await ctx.tools.browser_ready()))
 
 
 @router.get("/v1/models/{model_id:path}", response_model=OpenAIModel,

@@ -50,7 +50,7 @@ class ApprovalView:
 async def list_approvals(session: AsyncSession, user_id: str, *, status: str | None,
                          limit: int, offset: int) -> tuple[list[ApprovalView], bool]:
     rows = await repo.list_approvals(session, user_id, status=status, limit=limit + 1,
-                                     offset=offset)
+                                     offset=offset, now=utcnow())
     return [ApprovalView.of(r) for r in rows[:limit]], len(rows) > limit
 
 
@@ -63,6 +63,7 @@ async def approve(session: AsyncSession, registry: ToolRegistry, user_id: str,
     """Mark it approved (exactly once, even with concurrent requests), then run it."""
     await _decide(session, user_id, approval_id, "approved")
     row = await _row(session, user_id, approval_id)
+    await session.commit()  # hold no connection while the tool runs
     outcome = await registry.run_approved(row)
     row.result_status = outcome.status
     row.result_output = outcome.output[:STORED_OUTPUT_CHARS]

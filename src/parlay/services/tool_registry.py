@@ -40,7 +40,7 @@ from parlay.services import audit
 from parlay.services import settings as user_settings
 from parlay.services.ratelimit import RateLimiter
 from parlay.services.secretbox import SecretBox
-from parlay.services.tools import ToolView
+from parlay.services.tools import ToolView, get_tool
 from parlay.tools.base import ToolFailure, ToolOutput
 from parlay.tools.builtins import BUILTINS_BY_ID
 from parlay.tools.capabilities import categories_of
@@ -130,6 +130,13 @@ class ToolRegistry:
                 for row in await tool_repo.list_tools(session, enabled=enabled,
                                                       category=category)]
 
+    async def describe(self, session: AsyncSession, tool_id: str) -> ToolView:
+        """One registry row with its availability (404 tool_not_found)."""
+        tool = await get_tool(session, tool_id)
+        server = (await server_repo.get_server(session, tool.server_id)
+                  if tool.server_id else None)
+        return self.with_availability(tool, server.enabled if server else None)
+
     async def tools_for_user(self, user_id: str) -> list[ToolView]:
         """Tools the admin enabled and the user's settings allow, available or not."""
         async with self.sessionmaker() as session:
@@ -157,7 +164,7 @@ class ToolRegistry:
 
     async def execute(self, user_id: str, name: str, arguments: str | dict[str, Any] | None,
                       *, source: Source, call_id: str | None = None,
-                      timeout: float | None = None) -> ToolOutcome:
+                      time_limit: float | None = None) -> ToolOutcome:
         """Run tool `name` for `user_id` with every rule applied; never raises for a
         refused or failed call (see the module docstring)."""
         started = time.monotonic()
@@ -174,7 +181,7 @@ class ToolRegistry:
                     output=f"This {name} call needs the user's approval ({', '.join(reasons)})"
                            f"; it runs once they approve it: POST /v1/tool-approvals/"
                            f"{approval_id}/approve (or /reject).")
-            result = await self._run(tool, endpoint, args, timeout)
+            result = await self._run(tool, endpoint, args, time_limit)
         except _Refusal as refusal:
             return await self._finish(user_id, name, source, call_id, started,
                                       status=refusal.status, code=refusal.code,
@@ -255,8 +262,8 @@ class ToolRegistry:
         return RemoteEndpoint(server.url, headers, tool.upstream_name or tool.id)
 
     async def _run(self, tool: ToolView, endpoint: RemoteEndpoint | None, args: dict[str, Any],
-                   timeout: float | None) -> ToolOutput:
-        limit = timeout or self.timeout
+                   time_limit: float | None) -> ToolOutput:
+        limit = time_limit or self.timeout
         try:
             async with asyncio.timeout(limit):
                 if endpoint is not None:

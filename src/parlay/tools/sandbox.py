@@ -80,7 +80,7 @@ class CodeSandbox(Protocol):
     name: str
     limits: SandboxLimits
 
-    async def run(self, code: str, timeout: float) -> RunResult: ...
+    async def run(self, code: str, wall_seconds: float) -> RunResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -115,7 +115,7 @@ class BwrapSandbox:
 
     async def probe(self) -> str | None:
         """None when a sandbox starts here, else why not (e.g. user namespaces are off)."""
-        result = await self.run("pass", timeout=10)
+        result = await self.run("pass", wall_seconds=10)
         if result.exit_code == 0:
             return None
         detail = (result.stderr.strip().splitlines() or ["no detail"])[-1]
@@ -143,11 +143,11 @@ class BwrapSandbox:
             str(lim.file_bytes), str(lim.open_files), code,
         ]
 
-    async def run(self, code: str, timeout: float) -> RunResult:
+    async def run(self, code: str, wall_seconds: float) -> RunResult:
         async with self._slots:
-            return await self._run(code, timeout)
+            return await self._run(code, wall_seconds)
 
-    async def _run(self, code: str, timeout: float) -> RunResult:
+    async def _run(self, code: str, wall_seconds: float) -> RunResult:
         started = time.monotonic()
         extra: dict[str, Any] = {}
         if os.geteuid() == 0:
@@ -161,7 +161,7 @@ class BwrapSandbox:
         try:
             await asyncio.wait_for(asyncio.gather(
                 reader.drain(proc.stdout, "stdout"), reader.drain(proc.stderr, "stderr"),
-                proc.wait()), timeout)
+                proc.wait()), wall_seconds)
         except TimeoutError:
             limit = "wall_time"
         except _OutputExceeded:
@@ -230,15 +230,15 @@ class SandboxFusion:
         self.limits = limits or SandboxLimits()
         self._session: aiohttp.ClientSession | None = None
 
-    async def run(self, code: str, timeout: float) -> RunResult:
+    async def run(self, code: str, wall_seconds: float) -> RunResult:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(trust_env=False)
         started = time.monotonic()
-        payload = {"code": code, "language": "python", "run_timeout": timeout}
+        payload = {"code": code, "language": "python", "run_timeout": wall_seconds}
         try:
             async with self._session.post(
                     self.url, json=payload,
-                    timeout=aiohttp.ClientTimeout(total=timeout + 15)) as response:
+                    timeout=aiohttp.ClientTimeout(total=wall_seconds + 15)) as response:
                 if response.status >= 400:
                     raise ToolFailure("sandbox_failed",
                                       f"the sandbox service answered HTTP {response.status}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.models.tools import ToolApproval, ToolCallRecord
@@ -37,9 +37,15 @@ async def get_approval(session: AsyncSession, user_id: str, approval_id: str
 
 
 async def list_approvals(session: AsyncSession, user_id: str, *, status: str | None,
-                         limit: int, offset: int) -> Sequence[ToolApproval]:
+                         limit: int, offset: int, now: datetime) -> Sequence[ToolApproval]:
+    """Newest first. A pending approval past its expiry counts as expired."""
     query = select(ToolApproval).where(ToolApproval.user_id == user_id)
-    if status is not None:
+    if status == "pending":
+        query = query.where(ToolApproval.status == "pending", ToolApproval.expires_at > now)
+    elif status == "expired":
+        query = query.where(or_(ToolApproval.status == "expired", and_(
+            ToolApproval.status == "pending", ToolApproval.expires_at <= now)))
+    elif status is not None:
         query = query.where(ToolApproval.status == status)
     query = query.order_by(ToolApproval.created_at.desc(), ToolApproval.id.desc())
     return (await session.scalars(query.limit(limit).offset(offset))).all()

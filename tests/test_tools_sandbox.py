@@ -71,8 +71,8 @@ async def test_no_network(sandbox: BwrapSandbox) -> None:
     listener.listen()
     port = listener.getsockname()[1]
     try:
-        code = ("import socket\ns = socket.create_connection(('127.0.0.1', %d), timeout=3)\n"
-                "print('connected')" % port)
+        code = (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), "
+                "timeout=3)\nprint('connected')")
         local = await sandbox.run(code, wall_seconds=10)
         outside = await sandbox.run(
             "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=3)\n"

@@ -34,11 +34,17 @@ class McpRemote:
         self.url = url
         self.headers = headers or {}
         self.timeout = timeout
+        self._refused_with: int | None = None  # the SDK reports a 4xx/5xx without its status
+
+    async def _note_status(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self._refused_with = response.status_code
 
     @asynccontextmanager
     async def _connected(self) -> AsyncIterator[Client]:
         http = httpx2.AsyncClient(headers=self.headers, trust_env=False,
-                                  timeout=httpx2.Timeout(self.timeout))
+                                  timeout=httpx2.Timeout(self.timeout),
+                                  event_hooks={"response": [self._note_status]})
         async with http:
             transport = streamable_http_client(self.url, http_client=http)
             async with Client(transport, cache=None, read_timeout_seconds=self.timeout) as client:
@@ -49,7 +55,7 @@ class McpRemote:
             async with self._connected() as client:
                 listed = await client.list_tools()
         except Exception as exc:
-            raise _failure(exc) from None
+            raise _failure(exc, self._refused_with) from None
         return [RemoteTool(t.name, t.description or "", dict(t.input_schema or {}))
                 for t in listed.tools]
 
@@ -58,7 +64,7 @@ class McpRemote:
             async with self._connected() as client:
                 result = await client.call_tool(name, arguments)
         except Exception as exc:
-            raise _failure(exc) from None
+            raise _failure(exc, self._refused_with) from None
         texts = []
         for block in result.content:
             text = getattr(block, "text", None)
@@ -69,10 +75,12 @@ class McpRemote:
         return ToolOutput(text="\n".join(texts), data=data, is_error=bool(result.is_error))
 
 
-def _failure(exc: BaseException) -> ToolFailure:
+def _failure(exc: BaseException, status: int | None) -> ToolFailure:
     """One readable reason; the SDK raises exception groups from its task groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    if status is not None:
+        return ToolFailure("mcp_server_error", f"the MCP server answered HTTP {status}")
     if isinstance(exc, MCPError):
         return ToolFailure("mcp_server_error", f"the MCP server refused: {exc}")
     if isinstance(exc, httpx2.HTTPStatusError):

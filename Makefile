@@ -14,6 +14,7 @@ PYTEST_ARGS ?=
 .PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak clean
 
 run: install-local
+	@command -v bwrap >/dev/null 2>&1 || echo "==> code_executor is unavailable: install bubblewrap to enable it (sudo apt-get install -y bubblewrap)"
 	@echo "==> starting Parlay on http://$${PARLAY_HOST:-127.0.0.1}:$${PARLAY_PORT:-8000}"
 	@$(BIN)/parlay serve
 

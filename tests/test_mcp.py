@@ -68,6 +68,10 @@ async def test_auth_is_required_and_the_route_is_exact(http: httpx.AsyncClient) 
         "Host": "parlay.example.org"})  # any Host: no DNS-rebinding 421
     assert answer.status_code == 200, answer.text
     assert {t["name"] for t in answer.json()["result"]["tools"]} >= set(BUILTINS)
+    # Stateless: no stream to open on GET, no session to DELETE.
+    for method in ("GET", "DELETE"):
+        assert_error(await http.request(method, "/v1/mcp", headers={
+            "Authorization": f"Bearer {token}"}), 405, "method_not_allowed")
 
 
 async def test_lists_and_calls_each_builtin(http: httpx.AsyncClient, parlay: str,

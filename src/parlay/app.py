@@ -155,8 +155,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI) -> None:
     app.include_router(ops.router)
-    # Exactly /v1/mcp (no redirect to a trailing slash), answered by the MCP SDK.
-    app.router.add_route(mcp_api.PATH, app.state.mcp, methods=["GET", "POST", "DELETE"],
+    # Exactly /v1/mcp (no redirect to a trailing slash), answered by the MCP SDK. POST only:
+    # stateless servers have no stream to offer on GET and no session to DELETE (405).
+    app.router.add_route(mcp_api.PATH, app.state.mcp, methods=["POST"],
                          include_in_schema=False)
     app.include_router(auth.router, prefix="/llm/auth")
     app.include_router(auth.router, prefix="/auth", include_in_schema=False)

@@ -78,6 +78,10 @@ def test_openapi_fuzz(tmp_path: Path) -> None:
              # they must; provider input validation is tested in test_admin_providers.
              "--exclude-operation-id", "create_provider_v1_admin_providers_post",
              "--exclude-operation-id", "update_provider_v1_admin_providers__provider_id__patch",
+             # Likewise external MCP servers (tested in test_mcp_servers).
+             "--exclude-operation-id", "create_server_v1_admin_mcp_servers_post",
+             "--exclude-operation-id", "update_server_v1_admin_mcp_servers__server_id__patch",
+             "--exclude-operation-id", "sync_server_v1_admin_mcp_servers__server_id__sync_post",
              "--request-timeout", "20", "--no-color", "--suppress-health-check", "all",
              "-H", f"Authorization: Bearer {ADMIN_KEY}"],
             capture_output=True, text=True, timeout=900,

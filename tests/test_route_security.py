@@ -11,10 +11,11 @@ import re
 
 import httpx
 
+from conftest import ADMIN_KEY
 from support.asserts import assert_error
 
 # Path parameters that name something a user owns, and how to get the owner's value.
-OWNED_PARAMS = {"conversation_id", "item_id", "share_id", "key_id"}
+OWNED_PARAMS = {"conversation_id", "item_id", "share_id", "key_id", "approval_id"}
 # Routes whose parameters are not per-user secrets: global catalog entries, share tokens
 # (whoever holds the token may read), admin-only resources (covered by the 403 check).
 NOT_OWNER_SCOPED = {
@@ -48,7 +49,27 @@ async def _owned_resources(client: httpx.AsyncClient, owner: dict) -> dict[str, 
                                json={"expires_in": 3600})).json()["data"]
     key = (await client.post("/llm/auth/api-keys", headers=owner, json={"name": "k"})).json()["data"]
     return {"conversation_id": conv["id"], "item_id": item["id"], "share_id": share["id"],
-            "key_id": key["id"], "share_token": share["share_token"]}
+            "key_id": key["id"], "share_token": share["share_token"],
+            "approval_id": await _pending_approval(client, owner)}
+
+
+async def _pending_approval(client: httpx.AsyncClient, owner: dict) -> str:
+    """A tool call of the owner's waiting for their approval (made through /v1/mcp)."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    url = "/v1/admin/mcp/tools/code_executor"
+    await client.patch(url, headers=admin, json={"enabled": True, "content_filter": {
+        "disallowed_keywords": [], "require_approval_for": ["all"]}})
+    await client.patch("/v1/users/me/settings", headers=owner,
+                       json={"advanced_settings": {"code_execution_enabled": True}})
+    try:
+        answer = await client.post("/v1/mcp", headers={
+            **owner, "Accept": "application/json, text/event-stream"}, json={
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "code_executor", "arguments": {"code": "print(1)"}}})
+    finally:
+        await client.patch(url, headers=admin, json={"content_filter": {
+            "require_approval_for": []}})
+    return answer.json()["result"]["structuredContent"]["approval_id"]
 
 
 async def test_guest_gets_403_on_every_admin_route(client: httpx.AsyncClient, guest: dict) -> None:
@@ -88,6 +109,9 @@ async def test_another_users_ids_are_404_on_every_route(client: httpx.AsyncClien
     conv = (await client.get(f"/v1/conversations/{owned['conversation_id']}", headers=guest)).json()["data"]
     assert conv["title"] == "mine"
     assert [i["content"] for i in conv["items"]] == ["secret"]
+    approval = (await client.get(f"/v1/tool-approvals/{owned['approval_id']}",
+                                 headers=guest)).json()["data"]
+    assert approval["status"] == "pending" and approval["result"] is None
     shared = await client.get(f"/v1/public/shares/{owned['share_token']}")
     assert shared.status_code == 200
     keys = (await client.get("/llm/auth/api-keys", headers=guest)).json()["data"]

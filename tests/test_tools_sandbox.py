@@ -37,8 +37,10 @@ async def test_endless_loop_is_stopped(sandbox: BwrapSandbox) -> None:
     started = time.monotonic()
     cpu = await sandbox.run("while True:\n    pass", wall_seconds=20)
     wall = await sandbox.run("import time\ntime.sleep(60)", wall_seconds=1)
+    closed = await sandbox.run("import os, time\nos.close(1)\nos.close(2)\ntime.sleep(60)",
+                               wall_seconds=1)
     assert cpu.limit == "cpu_time" and cpu.exit_code != 0, cpu
-    assert wall.limit == "wall_time", wall
+    assert wall.limit == "wall_time" and closed.limit == "wall_time", (wall, closed)
     assert time.monotonic() - started < 15
 
 

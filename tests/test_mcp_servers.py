@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
 from conftest import ADMIN_KEY
+from parlay.db.models.tools import McpServer
 from support.asserts import assert_error
 from support.mcp_helpers import guest_token, mcp_session, outcome, set_tool
 from support.mock_upstream import serve_asgi
@@ -42,10 +44,13 @@ async def _register(http: httpx.AsyncClient, remote: str, **extra: object) -> di
 
 
 async def test_registered_server_tools_are_listed_and_called(
-        live: tuple[str, httpx.AsyncClient], remote: str) -> None:
+        live: tuple[str, httpx.AsyncClient], remote: str, app: Any) -> None:
     url, http = live
     server = await _register(http, remote)
     name = server["name"]
+    async with app.state.ctx.sessionmaker() as session:  # the secret is encrypted at rest
+        row = await session.get(McpServer, server["id"])
+        assert row.headers_encrypted and REMOTE_TOKEN not in row.headers_encrypted
     assert server["last_error"] is None and server["last_synced_at"]
     assert sorted(server["tools"]) == [f"{name}__add", f"{name}__shout"]
     assert server["header_names"] == ["Authorization"]

@@ -114,9 +114,12 @@ async def test_concurrent_runs_are_isolated(sandbox: BwrapSandbox) -> None:
     assert [r.stdout for r in results] == [f"{n}\n" for n in range(4)]
 
 
-async def test_off_and_sandboxfusion_specs() -> None:
+async def test_off_and_missing_bwrap_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
     off, reason = await sandbox_from_spec("off")
     assert off is None and "PARLAY_CODE_EXECUTOR=off" in reason
+    monkeypatch.setenv("PATH", "/nonexistent")  # a host without bubblewrap
+    missing, hint = await sandbox_from_spec("bwrap")
+    assert missing is None and "apt-get install -y bubblewrap" in hint
 
 
 @pytest.fixture

@@ -141,5 +141,6 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "alembic.runtime.plugins"):
+    for noisy in ("uvicorn.access", "httpx", "httpx2", "httpcore", "mcp",
+                  "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

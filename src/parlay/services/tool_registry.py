@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -92,6 +92,39 @@ class ToolOutcome:
     approval_id: str | None = None  # set when status == "pending_approval"
     duration_ms: int = 0
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What to record beside the result (e.g. on a stored function_call_output item)."""
+        return {"tool": self.tool, "error_code": self.error_code,
+                "approval_id": self.approval_id, "tool_call_log_id": self.log_id,
+                "duration_ms": self.duration_ms}
+
+
+class CallLike(Protocol):
+    id: str
+    name: str
+    arguments: str
+
+
+class UserToolbox:
+    """One user's tools for one reply, in the reply pipeline's ToolRunner shape:
+    `definitions()` (OpenAI function tools, loaded when the toolbox was made) and
+    `run(call)` -> ToolOutcome (call_id, output, status, metadata)."""
+
+    def __init__(self, registry: ToolRegistry, user_id: str, specs: list[ToolSpec],
+                 source: Source) -> None:
+        self.registry = registry
+        self.user_id = user_id
+        self.specs = specs
+        self.source = source
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [spec.openai_tool() for spec in self.specs]
+
+    async def run(self, call: CallLike) -> ToolOutcome:
+        return await self.registry.execute(self.user_id, call.name, call.arguments,
+                                           source=self.source, call_id=call.id)
+
 
 class _Refusal(Exception):
     def __init__(self, status: Status, code: str, message: str) -> None:
@@ -152,6 +185,11 @@ class ToolRegistry:
         """Tools to offer a model: the user's available tools (restricted to `only`)."""
         return [_spec(t) for t in await self.tools_for_user(user_id)
                 if t.available and (only is None or t.id in only)]
+
+    async def toolbox(self, user_id: str, *, only: set[str] | None = None,
+                      source: Source = "chat") -> UserToolbox:
+        """The user's available tools (restricted to `only`) ready for a reply's tool loop."""
+        return UserToolbox(self, user_id, await self.definitions(user_id, only), source)
 
     async def browser_ready(self) -> bool:
         """web_search and web_scraper both enabled and runnable: `browser` models."""
@@ -303,9 +341,9 @@ class ToolRegistry:
         async with self.sessionmaker() as session:
             await call_repo.add_call(session, record)
             await session.commit()
-        log.info("tool call", extra={"tool": tool, "user_id": user_id, "source": source,
-                                     "status": status, "error_code": code,
-                                     "duration_ms": duration})
+        log.info("tool call", extra={"fields": {
+            "tool": tool, "user_id": user_id, "source": source, "status": status,
+            "error_code": code, "ms": duration, "tool_call_id": record.id}})
         return ToolOutcome(tool=tool, status=status, output=output, call_id=call_id,
                            log_id=record.id, error_code=code, data=data or {},
                            is_error=is_error or status != "completed",

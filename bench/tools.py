@@ -7,7 +7,7 @@
 - scraper: one article page on loopback through web_scraper (SSRF guard, fetch, readability,
   html2text) vs the extraction alone (readability + html2text on the same bytes);
 - end to end: code_executor `print(1)` as an MCP tools/call to `parlay serve` (SDK client,
-  stateless JSON) vs `GET /healthz` on the same server.
+  stateless JSON), and a tools/list, vs `GET /healthz` on the same server.
 Runs alternate between each pair so background load hits both alike. Prints p50 and p90.
 """
 
@@ -107,10 +107,12 @@ async def bench_mcp(runs: int) -> None:
                         assert not result.is_error, result
 
                     tool, health = await pair(runs, call, lambda: http.get("/healthz"))
+                    listed, _ = await pair(runs, mcp.list_tools, lambda: http.get("/healthz"))
         finally:
             parlay.stop()
     print("end to end, parlay serve (1 worker, SQLite):")
     show("MCP tools/call code_executor print(1)", tool)
+    show("MCP tools/list (no tool runs)", listed)
     show("GET /healthz (reference)", health)
 
 

@@ -50,7 +50,7 @@ from parlay.services.gateway import start_gateway
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter, parse_limits
 from parlay.services.reply_sweeper import ReplySweeper
-from parlay.services.tool_registry import start_tools
+from parlay.services.tool_startup import start_tools
 from parlay.services.tools import ensure_builtin_tools
 from parlay.web.assets import current_build
 

@@ -43,8 +43,10 @@ class WebScraper:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # One connection per fetch: every fetch resolves and vets its addresses anew, and
+            # no connection outlives the call that the guard approved it for.
             connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy),
-                                             use_dns_cache=False, limit=32)
+                                             use_dns_cache=False, force_close=True, limit=32)
             timeout = aiohttp.ClientTimeout(total=self.limits.total_seconds,
                                             sock_connect=self.limits.connect_seconds)
             # trust_env=False: HTTP(S)_PROXY from the environment never applies here.

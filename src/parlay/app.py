@@ -26,6 +26,7 @@ from parlay.api import (
     models,
     ops,
     public_shares,
+    responses,
     shares,
     tool_approvals,
     tools,
@@ -171,6 +172,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(admin_usage.router)
     app.include_router(admin_audit.router)
     app.include_router(chat.router)
+    app.include_router(responses.router)
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin_providers.router)

@@ -8,6 +8,10 @@ Replies are deterministic: "echo: <last user message>". The last user message ca
   "!slow 0.05 …"  (stream) wait that many seconds before each chunk (more words may follow)
   "!markdown"     answer with MARKDOWN_REPLY (headings, a table, a list, a code block)
   "!xss"          answer with XSS_REPLY (HTML and script a browser must never run)
+  "!call NAME {json}"  answer with a call of tool NAME with these arguments (streamed: in
+                  pieces), finish_reason "tool_calls"
+When the last message is a tool result, the reply is "tool said: <its content>" (the end of
+a function-call round trip). A reply cut short by max_tokens ends with finish_reason "length".
 Every request received is kept in `MockUpstream.requests` (method, path, headers, body).
 """
 
@@ -125,26 +129,59 @@ class MockUpstream:
                                 int(arg or 500))
         if command == "!sleep":
             await asyncio.sleep(float(arg or 1))
+        messages = body.get("messages", [])
+        last = messages[-1] if messages else {}
         reply = {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(command, f"echo: {prompt}")
-        if body.get("max_tokens") is not None:
-            reply = " ".join(reply.split()[: int(body["max_tokens"])])
-        usage = {"prompt_tokens": _count(body.get("messages", [])),
-                 "completion_tokens": len(reply.split()),
-                 "total_tokens": 0}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if last.get("role") == "tool":
+            reply = f"tool said: {last.get('content')}"
+        elif command == "!call":
+            return self._tool_call(body, arg, f"call_mock{len(self.requests)}")
+        finish = "stop"
+        if body.get("max_tokens") is not None and len(reply.split()) > int(body["max_tokens"]):
+            reply, finish = " ".join(reply.split()[: int(body["max_tokens"])]), "length"
+        usage = _usage(messages, len(reply.split()))
         if body.get("stream"):
-            return StreamingResponse(self._stream(body, reply, usage, command, arg, request),
+            return StreamingResponse(self._stream(body, reply, usage, command, arg, request,
+                                                  finish),
                                      media_type="text/event-stream")
         return JSONResponse({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0, "finish_reason": finish,
                          "message": {"role": "assistant", "content": reply}}],
             "usage": usage,
         })
 
+    def _tool_call(self, body: dict, arg: str, call_id: str) -> Response:
+        """The model asks for a tool: `arg` is "NAME {json arguments}"."""
+        name, _, arguments = arg.partition(" ")
+        usage = _usage(body.get("messages", []), len(arguments.split()) + 1)
+        base = {"id": "chatcmpl-mock", "created": int(time.time()), "model": body["model"]}
+        if not body.get("stream"):
+            call = {"id": call_id, "type": "function",
+                    "function": {"name": name, "arguments": arguments}}
+            return JSONResponse({**base, "object": "chat.completion", "usage": usage, "choices": [
+                {"index": 0, "finish_reason": "tool_calls",
+                 "message": {"role": "assistant", "content": None, "tool_calls": [call]}}]})
+        third = max(len(arguments) // 3, 1)
+        pieces = [arguments[i:i + third] for i in range(0, len(arguments), third)]
+        first = {"index": 0, "id": call_id, "type": "function",
+                 "function": {"name": name, "arguments": ""}}
+        deltas = [{"role": "assistant", "content": None, "tool_calls": [first]}]
+        deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                   for piece in pieces]
+        chunk = {**base, "object": "chat.completion.chunk"}
+        events = [{**chunk, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+                  for d in deltas]
+        events.append({**chunk, "choices": [{"index": 0, "delta": {},
+                                             "finish_reason": "tool_calls"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append({**chunk, "choices": [], "usage": usage})
+        data = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events)
+        return Response(data + b"data: [DONE]\n\n", media_type="text/event-stream")
+
     async def _stream(self, body: dict, reply: str, usage: dict, command: str, arg: str,
-                      request: Request):
+                      request: Request, finish: str = "stop"):
         base = {"id": "chatcmpl-mock", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": body["model"]}
         words = reply.split(" ")
@@ -163,7 +200,7 @@ class MockUpstream:
                         await asyncio.sleep(0.05)
                     self.cancelled += 1
                     return
-            final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
             yield b"data: " + orjson.dumps(final) + b"\n\n"
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
@@ -181,6 +218,12 @@ def _last_user_text(messages: list[dict]) -> str:
                 return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
             return str(content or "")
     return ""
+
+
+def _usage(messages: list[dict], completion_tokens: int) -> dict[str, int]:
+    prompt_tokens = _count(messages)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 def _count(messages: list[dict]) -> int:

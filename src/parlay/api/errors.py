@@ -74,7 +74,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                           .rstrip(": "), None, request_id_of(request))
     param = _param_of(first.get("loc", ()))
     message = "; ".join(f"{_param_of(e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors)
-    status = 400 if request.url.path in OPENAI_COMPAT_PATHS else 422
+    path = request.url.path
+    status = 400 if path in OPENAI_COMPAT_PATHS or path.startswith("/v1/responses") else 422
     code = "missing_field" if first.get("type") == "missing" else "validation_error"
     return json_error(status, "invalid_request_error", code, message, param,
                       request_id_of(request))

@@ -27,6 +27,7 @@ log = logging.getLogger("parlay.chat")
 PARLAY_FIELDS = frozenset({"conversation", "store"})
 _DONE = b"data: [DONE]"
 _T = TypeVar("_T")
+SSE_DONE: Any = object()  # what sse_payloads gives for `data: [DONE]`
 
 
 class ChatService:
@@ -246,6 +247,24 @@ def _usage_of(event: bytes) -> tuple[Any, bool] | None:
     if not isinstance(usage, dict):
         return None
     return usage, not chunk.get("choices")
+
+
+def sse_payloads(event: bytes) -> list[Any]:
+    """The decoded JSON of each `data:` line of one SSE event (SSE_DONE for [DONE]); lines
+    that are not JSON are skipped. The one parser of relayed events (replies, responses)."""
+    payloads: list[Any] = []
+    for line in event.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            payloads.append(SSE_DONE)
+            continue
+        try:
+            payloads.append(orjson.loads(payload))
+        except orjson.JSONDecodeError:
+            continue
+    return payloads
 
 
 def _rename_pair(upstream_id: str, client_id: str) -> tuple[bytes, bytes] | None:

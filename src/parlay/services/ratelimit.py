@@ -205,6 +205,7 @@ def route_group(method: str, path: str) -> str:
     if path.startswith(("/v1/public/", "/share/")):
         return "public"
     if path in ("/v1/chat/completions", "/v1/embeddings") or (
+        method == "POST" and path == "/v1/responses") or (
         method == "POST" and path.startswith("/v1/conversations/")
         and (path.endswith("/items") or path.endswith("/regenerate"))
     ):

@@ -18,8 +18,9 @@ from parlay.db.base import utcnow
 from parlay.db.models.conversations import Conversation, ConversationItem
 from parlay.db.repositories import conversations as conversation_repo
 from parlay.db.repositories import items as item_repo
-from parlay.db.repositories.items import NewItem
+from parlay.db.repositories.items import HistoryRow, NewItem
 from parlay.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from parlay.services.chat_messages import chat_messages
 from parlay.services.items import ItemService
 from parlay.services.reply_stream import ReplyStream
 from parlay.services.settings import default_model_for_user, preamble_for_user
@@ -235,8 +236,7 @@ class ReplyService:
         rows = await item_repo.history(self.session, conversation_id,
                                        below_position=below_position, limit=HISTORY_LIMIT)
         messages = [{"role": "system", "content": preamble}] if preamble else []
-        messages += [{"role": role, "content": content} for role, content in rows]
-        return messages
+        return messages + chat_messages(history_item(row) for row in rows)
 
     async def append(self, conversation_id: str, items: Sequence[NewItem],
                      ) -> list[ConversationItem]:
@@ -251,3 +251,10 @@ class ReplyService:
                         status=completion.status, usage=completion.usage)
         (item,) = await self.append(conversation_id, [reply])
         return item
+
+
+def history_item(row: HistoryRow) -> dict[str, Any]:
+    """A stored conversation item in OpenAI's item shape (what chat_messages reads)."""
+    if row.type != "message" and row.content_parts:
+        return row.content_parts[0]
+    return {"type": "message", "role": row.role, "content": row.content}

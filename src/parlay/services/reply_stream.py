@@ -9,11 +9,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parlay.db.repositories import conversations as conversation_repo
 from parlay.db.repositories import items as item_repo
+from parlay.services.chat import SSE_DONE, sse_payloads
 
 log = logging.getLogger("parlay.replies")
 # While a reply streams, its text so far is saved this often: a crash loses at most this much,
@@ -91,16 +91,9 @@ class ReplyStream:
     def _observe(self, event: bytes) -> bool:
         """Note what the event says; False for a usage-only event the client did not ask for."""
         forward = True
-        for line in event.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
+        for chunk in sse_payloads(event):
+            if chunk is SSE_DONE:
                 self.done = True
-                continue
-            try:
-                chunk = orjson.loads(payload)
-            except orjson.JSONDecodeError:
                 continue
             if not isinstance(chunk, dict):
                 continue

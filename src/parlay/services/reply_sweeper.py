@@ -1,5 +1,6 @@
-"""Nothing stays `in_progress` forever: replies whose writer died (crash, SIGKILL, lost
-worker) stop getting checkpoints, and are marked `incomplete` at start-up and periodically."""
+"""Nothing stays `in_progress` forever: replies and streamed responses whose writer died
+(crash, SIGKILL, lost worker) stop getting checkpoints, and are marked `incomplete` at
+start-up and periodically."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parlay.db.repositories import items as item_repo
+from parlay.db.repositories import responses as response_repo
 
 log = logging.getLogger("parlay.replies")
+# incomplete_details of a response whose stream died with its worker.
+INTERRUPTED = {"reason": None, "cause": "interrupted",
+               "message": "the server stopped while this response was being written"}
 
 
 class ReplySweeper:
@@ -22,9 +27,11 @@ class ReplySweeper:
         self._task: asyncio.Task[None] | None = None
 
     async def sweep(self) -> int:
+        stale = timedelta(seconds=self._stale_after)
         async with self._sessionmaker() as session:
-            count = await item_repo.mark_stale_in_progress_incomplete(
-                session, older_than=timedelta(seconds=self._stale_after))
+            count = await item_repo.mark_stale_in_progress_incomplete(session, older_than=stale)
+            count += await response_repo.mark_stale_in_progress_incomplete(
+                session, older_than=stale, details=INTERRUPTED)
             await session.commit()
         if count:
             log.warning("marked %d orphaned in-progress replies incomplete", count)

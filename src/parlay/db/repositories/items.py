@@ -8,7 +8,18 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, case, delete, func, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -18,7 +29,17 @@ from parlay.db.models.conversations import Conversation, ConversationItem, ItemV
 # Items whose text is sent upstream as history.
 HISTORY_STATUSES = ("completed", "incomplete")
 HISTORY_ROLES = ("user", "assistant", "system", "developer")
+# Tool use kept in a conversation (content_parts[0] holds the item in OpenAI's shape).
+FUNCTION_ITEM_TYPES = ("function_call", "function_call_output")
 SEEK_FROM_OFFSET = 100
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    type: str
+    role: str
+    content: str
+    content_parts: list[dict[str, Any]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,19 +202,23 @@ async def latest(session: AsyncSession, conversation_id: str, limit: int,
 
 
 async def history(session: AsyncSession, conversation_id: str, *, below_position: int,
-                  limit: int) -> list[tuple[str, str]]:
-    """(role, text) of the last `limit` items worth sending upstream, oldest first."""
+                  limit: int) -> list[HistoryRow]:
+    """The last `limit` items worth sending upstream, oldest first: messages with text, and
+    function calls with their outputs."""
     rows = await session.execute(
-        select(ConversationItem.role, ConversationItem.content)
+        select(ConversationItem.type, ConversationItem.role, ConversationItem.content,
+               ConversationItem.content_parts)
         .where(ConversationItem.conversation_id == conversation_id,
                ConversationItem.position < below_position,
                ConversationItem.status.in_(HISTORY_STATUSES),
-               ConversationItem.role.in_(HISTORY_ROLES),
-               ConversationItem.content != "")
+               or_(and_(ConversationItem.type == "message",
+                        ConversationItem.role.in_(HISTORY_ROLES),
+                        ConversationItem.content != ""),
+                   ConversationItem.type.in_(FUNCTION_ITEM_TYPES)))
         .order_by(ConversationItem.position.desc())
         .limit(limit)
     )
-    return [(role, content) for role, content in reversed(rows.all())]
+    return [HistoryRow(*row) for row in reversed(rows.all())]
 
 
 async def shared(session: AsyncSession, conversation_id: str, *, below_position: int,
@@ -203,6 +228,7 @@ async def shared(session: AsyncSession, conversation_id: str, *, below_position:
         select(ConversationItem)
         .where(ConversationItem.conversation_id == conversation_id,
                ConversationItem.position < below_position,
+               ConversationItem.type == "message",
                ConversationItem.role.in_(("user", "assistant")),
                ConversationItem.status.in_(HISTORY_STATUSES))
         .order_by(ConversationItem.position)

@@ -1,0 +1,85 @@
+"""OpenAI items (the Responses API's and the conversation store's shape) as chat-completions
+messages: what an upstream speaking `/chat/completions` is sent.
+
+  message (user/system/developer/assistant) -> {"role", "content"}; developer becomes system,
+      which every upstream understands; text parts are joined, images become image_url parts
+  function_call(s)                          -> one assistant message with `tool_calls`
+                                               (joined to the assistant text just before it)
+  function_call_output                      -> {"role": "tool", "tool_call_id", "content"}
+Items with no chat form (MCP approvals, ...) are not sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
+
+
+def chat_messages(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for item in items:
+        kind = item.get("type", "message")
+        if kind == "message":
+            messages.append(_message(item))
+        elif kind == "function_call":
+            _add_tool_call(messages, item)
+        elif kind == "function_call_output":
+            messages.append({"role": "tool", "tool_call_id": str(item.get("call_id")),
+                             "content": _text(item.get("output"))})
+    return messages
+
+
+def _message(item: dict[str, Any]) -> dict[str, Any]:
+    role = item.get("role") or "user"
+    role = "system" if role == "developer" else role
+    content = item.get("content")
+    if isinstance(content, list) and any(_is_image(part) for part in content):
+        return {"role": role, "content": [_chat_part(part) for part in content
+                                          if _is_image(part) or _part_text(part)]}
+    return {"role": role, "content": _text(content)}
+
+
+def _add_tool_call(messages: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    call = {"id": str(item.get("call_id")), "type": "function",
+            "function": {"name": str(item.get("name")),
+                         "arguments": str(item.get("arguments") or "")}}
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant" and not isinstance(last["content"], list):
+        last.setdefault("tool_calls", []).append(call)
+        if not last["content"]:
+            last["content"] = None
+        return
+    messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(text for part in content if (text := _part_text(part)))
+    return ""
+
+
+def _part_text(part: Any) -> str:
+    if not isinstance(part, dict):
+        return ""
+    if part.get("type") in TEXT_PARTS:
+        return str(part.get("text") or "")
+    if part.get("type") == "refusal":
+        return str(part.get("refusal") or "")
+    return ""
+
+
+def _is_image(part: Any) -> bool:
+    return isinstance(part, dict) and part.get("type") == "input_image"
+
+
+def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
+    if _is_image(part):
+        image = {"url": part.get("image_url")}
+        if part.get("detail") in ("low", "high", "auto"):
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
+    return {"type": "text", "text": _part_text(part)}

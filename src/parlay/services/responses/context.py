@@ -1,0 +1,204 @@
+"""A response's turn: the input items as stored (OpenAI's item shape, with ids), the model
+that answers, and the messages it sees:
+
+  [instructions as system] + history + the new input items
+history: with previous_response_id, every earlier response's input and output items (the
+chain, instructions excluded, as in OpenAI's API); with conversation, the user's profile
+preamble and the conversation's items (as chat completions' `conversation` does).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parlay.db.base import new_id
+from parlay.db.repositories import responses as repo
+from parlay.errors import BadRequest, NotFound
+from parlay.services.chat_messages import chat_messages
+from parlay.services.replies import HISTORY_LIMIT, ReplyService
+from parlay.services.responses.model_step import StepCall
+from parlay.services.responses.request import (
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    InputImage,
+    McpApprovalResponseItem,
+    MessageItem,
+    Refusal,
+    ResponseRequest,
+)
+from parlay.services.responses.run import ResponseHead
+
+# Parameters passed to the model as chat-completions parameters of the same name.
+_VERBATIM = ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier",
+             "prompt_cache_key", "service_tier")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTurn:
+    user_id: str
+    head: ResponseHead
+    call: StepCall
+    input_items: list[dict[str, Any]]
+    store: bool
+
+
+def response_not_found(response_id: str, param: str = "response_id") -> NotFound:
+    return NotFound(f"no response {response_id!r}", code="response_not_found", param=param)
+
+
+async def prepare_turn(session: AsyncSession, replies: ReplyService, user_id: str,
+                       request: ResponseRequest) -> PreparedTurn:
+    """Read what the turn needs (no connection is held afterwards: the caller commits)."""
+    input_items = [stored_input_item(item) for item in request.input_items()]
+    history: list[dict[str, Any]] = []
+    known_model: str | None = None
+    if request.previous_response_id is not None:
+        previous = await repo.get_owned(session, user_id, request.previous_response_id)
+        if previous is None:
+            raise response_not_found(request.previous_response_id, "previous_response_id")
+        earlier = await repo.chain_items(session, user_id, previous.id, limit=HISTORY_LIMIT)
+        _check_approvals(input_items, earlier)
+        history, known_model = chat_messages(earlier), previous.model
+    else:
+        _check_approvals(input_items, [])
+    conversation_id = request.conversation_id
+    if conversation_id is not None:
+        conversation = await replies.items.conversation(user_id, conversation_id)
+        history = await replies.history(user_id, conversation.id, conversation.next_position)
+        known_model = conversation.model
+    model = await replies.model_for(user_id, known_model, request.model)
+    messages = [{"role": "system", "content": request.instructions}] if request.instructions \
+        else []
+    messages += history + chat_messages(input_items)
+    head = ResponseHead(id=new_id("resp"), created_at=time.time(), model=model,
+                        instructions=request.instructions,
+                        previous_response_id=request.previous_response_id,
+                        conversation_id=conversation_id, params=echoed_params(request))
+    call = StepCall(user_id=user_id, model=model, messages=messages, tools=chat_tools(request),
+                    options=step_options(request), stream=request.stream)
+    return PreparedTurn(user_id, head, call, input_items, request.store)
+
+
+def _check_approvals(items: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> None:
+    """An mcp_approval_response must answer an mcp_approval_request of the chain."""
+    requested = {item.get("id") for item in earlier if item.get("type") == "mcp_approval_request"}
+    for index, item in enumerate(items):
+        if item["type"] == "mcp_approval_response" and \
+                item["approval_request_id"] not in requested:
+            raise BadRequest(f"no mcp_approval_request {item['approval_request_id']!r} in the "
+                             "previous response's output", code="invalid_value",
+                             param=f"input[{index}].approval_request_id")
+
+
+def stored_input_item(item: MessageItem | FunctionCallItem | FunctionCallOutputItem
+                      | McpApprovalResponseItem) -> dict[str, Any]:
+    """An input item in OpenAI's item shape, with its own id (input_items lists these)."""
+    if isinstance(item, MessageItem):
+        assistant = item.role == "assistant"
+        return {"id": new_id("msg"), "type": "message", "role": item.role,
+                "status": "completed", "content": _parts(item.content, assistant)}
+    if isinstance(item, FunctionCallItem):
+        return {"id": new_id("fc"), "type": "function_call", "status": "completed",
+                "call_id": item.call_id, "name": item.name, "arguments": item.arguments}
+    if isinstance(item, FunctionCallOutputItem):
+        output = item.output if isinstance(item.output, str) else _parts(item.output, False)
+        return {"id": new_id("fco"), "type": "function_call_output", "status": "completed",
+                "call_id": item.call_id, "output": output}
+    return {"id": new_id("mcpr"), "type": "mcp_approval_response",
+            "approval_request_id": item.approval_request_id, "approve": item.approve,
+            "reason": item.reason}
+
+
+def _parts(content: Any, assistant: bool) -> list[dict[str, Any]]:
+    text_type = "output_text" if assistant else "input_text"
+    if isinstance(content, str):
+        return [_text_part(text_type, content)]
+    parts = []
+    for part in content:
+        if isinstance(part, InputImage):
+            parts.append({"type": "input_image", "image_url": part.image_url,
+                          "detail": part.detail or "auto"})
+        elif isinstance(part, Refusal):
+            parts.append({"type": "refusal", "refusal": part.refusal})
+        else:
+            parts.append(_text_part(text_type, part.text))
+    return parts
+
+
+def _text_part(kind: str, text: str) -> dict[str, Any]:
+    return {"type": kind, "text": text, "annotations": []} if kind == "output_text" else \
+        {"type": kind, "text": text}
+
+
+def chat_tools(request: ResponseRequest) -> list[dict[str, Any]]:
+    tools = []
+    for tool in request.tools:
+        function: dict[str, Any] = {"name": tool.name}
+        for key in ("description", "parameters", "strict"):
+            if getattr(tool, key) is not None:
+                function[key] = getattr(tool, key)
+        tools.append({"type": "function", "function": function})
+    return tools
+
+
+def step_options(request: ResponseRequest) -> dict[str, Any]:
+    """The request's parameters as chat-completions parameters."""
+    options: dict[str, Any] = {key: getattr(request, key) for key in _VERBATIM
+                               if getattr(request, key) is not None}
+    if request.max_output_tokens is not None:
+        options["max_tokens"] = request.max_output_tokens
+    if isinstance(request.tool_choice, str):
+        options["tool_choice"] = request.tool_choice
+    elif request.tool_choice is not None:
+        options["tool_choice"] = {"type": "function",
+                                  "function": {"name": request.tool_choice.name}}
+    if request.text is not None:
+        if request.text.verbosity is not None:
+            options["verbosity"] = request.text.verbosity
+        if request.text.format is not None and request.text.format.type != "text":
+            options["response_format"] = _response_format(request)
+    if request.reasoning is not None and request.reasoning.effort is not None:
+        options["reasoning_effort"] = request.reasoning.effort
+    return options
+
+
+def _response_format(request: ResponseRequest) -> dict[str, Any]:
+    assert request.text is not None and request.text.format is not None
+    text_format = request.text.format
+    if text_format.type == "json_object":
+        return {"type": "json_object"}
+    schema: dict[str, Any] = {"name": text_format.name or "response",
+                              "schema": text_format.schema_ or {}}
+    if text_format.description is not None:
+        schema["description"] = text_format.description
+    if text_format.strict is not None:
+        schema["strict"] = text_format.strict
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def echoed_params(request: ResponseRequest) -> dict[str, Any]:
+    """The request's settings in the Response object's shape (stored with it)."""
+    params: dict[str, Any] = {
+        "tools": [{"type": "function", "name": tool.name, "description": tool.description,
+                   "parameters": tool.parameters, "strict": tool.strict}
+                  for tool in request.tools],
+        "tool_choice": request.tool_choice if isinstance(request.tool_choice, str) or
+        request.tool_choice is None else request.tool_choice.model_dump(),
+        "parallel_tool_calls": request.parallel_tool_calls is not False,
+        "temperature": request.temperature, "top_p": request.top_p,
+        "max_output_tokens": request.max_output_tokens, "metadata": request.metadata or {},
+        "store": request.store, "user": request.user,
+        "safety_identifier": request.safety_identifier,
+        "prompt_cache_key": request.prompt_cache_key, "service_tier": request.service_tier,
+    }
+    if params["tool_choice"] is None:
+        params["tool_choice"] = "auto"
+    if request.text is not None:
+        params["text"] = request.text.model_dump(by_alias=True, exclude_none=True)
+    if request.reasoning is not None:
+        params["reasoning"] = {"effort": request.reasoning.effort, "summary": None}
+    return params

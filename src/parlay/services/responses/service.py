@@ -1,0 +1,129 @@
+"""The Responses API: create (answer now, or stream), read, delete, list input items.
+
+A thin adapter over one model step (`model_step.ModelStep`): the request becomes a turn
+(context.py), the step's events become output items and stream events (run.py), and the
+storage rules (store.py) keep it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from parlay.db.repositories import responses as repo
+from parlay.errors import ApiError, UpstreamError
+from parlay.providers.registry import ProviderRegistry
+from parlay.services.chat import ChatService
+from parlay.services.conversations import invalid_cursor
+from parlay.services.replies import ReplyService
+from parlay.services.responses.context import PreparedTurn, prepare_turn, response_not_found
+from parlay.services.responses.model_step import ModelStep, StepEvents
+from parlay.services.responses.request import parse_request
+from parlay.services.responses.run import ResponseRun
+from parlay.services.responses.store import ResponseStore, stored_view
+from parlay.services.responses.stream import ResponseEventStream
+
+
+class ResponseService:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *,
+                 providers: ProviderRegistry, chat: ChatService, step: ModelStep) -> None:
+        self._sessionmaker = sessionmaker
+        self._providers = providers
+        self._chat = chat
+        self._step = step
+        self._store = ResponseStore(sessionmaker)
+
+    async def create(self, user_id: str, body: dict[str, Any],
+                     ) -> dict[str, Any] | ResponseEventStream:
+        """The Response object, or (stream: true) its event stream. Bad requests and
+        refusals raise; an upstream failure is a `failed` response, not an exception."""
+        request = parse_request(body)
+        turn = await self._prepare(user_id, request)
+        run = ResponseRun(turn.head, stream=request.stream)
+        events = await self._start(turn, run)
+        if request.stream:
+            return await self._streamed(turn, run, events)
+        if events is not None:
+            await _consume(run, events)
+        run.close()
+        await self._store.save(turn, run)
+        return run.render()
+
+    async def _prepare(self, user_id: str, request: Any) -> PreparedTurn:
+        async with self._sessionmaker() as session:
+            replies = ReplyService(session, chat=self._chat, providers=self._providers,
+                                   sessionmaker=self._sessionmaker)
+            turn = await prepare_turn(session, replies, user_id, request)
+            await session.commit()  # no connection is held while the model works
+        return turn
+
+    async def _start(self, turn: PreparedTurn, run: ResponseRun) -> StepEvents | None:
+        try:
+            return await self._step.start(turn.call)
+        except UpstreamError as failure:  # the upstream failed: a `failed` response
+            run.broke(failure)
+            return None
+
+    async def _streamed(self, turn: PreparedTurn, run: ResponseRun,
+                        events: StepEvents | None) -> ResponseEventStream:
+        started = events is not None
+        if started:
+            try:
+                await self._store.start(turn, run)
+            except BaseException:
+                await events.aclose()  # type: ignore[union-attr]
+                raise
+
+        async def finish() -> None:
+            await (self._store.finish(turn, run) if started else self._store.save(turn, run))
+
+        return ResponseEventStream(run, events, finish=finish,
+                                   heartbeat=lambda: self._store.heartbeat(turn))
+
+    # -- stored responses --------------------------------------------------------------------
+
+    async def get(self, user_id: str, response_id: str) -> dict[str, Any]:
+        async with self._sessionmaker() as session:
+            row = await repo.get_owned(session, user_id, response_id)
+            if row is None:
+                raise response_not_found(response_id)
+            return stored_view(row, await repo.items_of(session, row.id, "output"))
+
+    async def delete(self, user_id: str, response_id: str) -> dict[str, Any]:
+        async with self._sessionmaker() as session:
+            if not await repo.delete_owned(session, user_id, response_id):
+                raise response_not_found(response_id)
+            await session.commit()
+        return {"id": response_id, "object": "response.deleted", "deleted": True}
+
+    async def input_items(self, user_id: str, response_id: str, *, limit: int,
+                          after: str | None, order: Literal["asc", "desc"],
+                          ) -> dict[str, Any]:
+        """OpenAI's list of a response's input items (newest first by default)."""
+        async with self._sessionmaker() as session:
+            row = await repo.get_owned(session, user_id, response_id)
+            if row is None:
+                raise response_not_found(response_id)
+            after_position = None
+            if after is not None:
+                after_position = await repo.input_position(session, row.id, after)
+                if after_position is None:
+                    raise invalid_cursor(after)
+            rows = await repo.input_page(session, row.id, limit=limit + 1,
+                                         after_position=after_position,
+                                         ascending=order == "asc")
+        data = [item.data for item in rows[:limit]]
+        return {"object": "list", "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None, "has_more": len(rows) > limit}
+
+
+async def _consume(run: ResponseRun, events: StepEvents) -> None:
+    try:
+        async for event in events:
+            run.apply(event)
+    except ApiError as failure:
+        run.broke(failure)
+    finally:
+        await events.aclose()

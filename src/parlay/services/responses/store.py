@@ -1,0 +1,148 @@
+"""Storage rules for responses.
+
+With `store` (the default) a response is kept with its input and output items: at once in
+its final state when answered without streaming; when streaming, `in_progress` once the
+model answered (its output follows at the end). A response's final state is written before
+the client sees its end. With `conversation` (and `store`), the turn is also appended to the
+conversation as items once the response ends (not when it failed: a retry leaves no
+duplicates). `store: false` keeps nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from parlay.db.base import utcnow
+from parlay.db.models.responses import StoredResponse, StoredResponseItem
+from parlay.db.repositories import responses as repo
+from parlay.db.repositories.items import NewItem
+from parlay.errors import ApiError
+from parlay.services.items import ItemService, text_of
+from parlay.services.responses.context import PreparedTurn
+from parlay.services.responses.run import ResponseHead, ResponseRun, render_response
+
+log = logging.getLogger("parlay.responses")
+
+
+class ResponseStore:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def save(self, turn: PreparedTurn, run: ResponseRun) -> None:
+        """A response that ended before anything was stored (non-streaming, or failed)."""
+        if turn.store:
+            async with self._sessionmaker() as session:
+                repo.add_response(session, _row(turn, run), [
+                    *_new_items("input", turn.input_items), *_new_items("output", run.output())])
+                await session.commit()
+        await self._add_to_conversation(turn, run)
+
+    async def start(self, turn: PreparedTurn, run: ResponseRun) -> None:
+        """A streamed response: kept `in_progress` with its input while it streams."""
+        if not turn.store:
+            return
+        async with self._sessionmaker() as session:
+            repo.add_response(session, _row(turn, run), _new_items("input", turn.input_items))
+            await session.commit()
+
+    async def heartbeat(self, turn: PreparedTurn) -> None:
+        """Keeps the crash sweep off a live stream."""
+        if not turn.store:
+            return
+        async with self._sessionmaker() as session:
+            await repo.touch(session, turn.head.id)
+            await session.commit()
+
+    async def finish(self, turn: PreparedTurn, run: ResponseRun) -> None:
+        """A streamed response's end state and output, once."""
+        if turn.store:
+            async with self._sessionmaker() as session:
+                found = await repo.finalize(
+                    session, turn.head.id, status=run.status, usage=run.usage,
+                    error=run.error, incomplete_details=run.incomplete_details,
+                    completed_at=_datetime(run.completed_at))
+                if found:  # else deleted while it streamed: nothing to keep
+                    repo.add_items(session, turn.head.id, len(turn.input_items),
+                                   _new_items("output", run.output()))
+                await session.commit()
+        await self._add_to_conversation(turn, run)
+
+    async def _add_to_conversation(self, turn: PreparedTurn, run: ResponseRun) -> None:
+        conversation_id = turn.head.conversation_id
+        if conversation_id is None or not turn.store or run.status == "failed":
+            return
+        items = conversation_items(turn.input_items, run)
+        async with self._sessionmaker() as session:
+            try:
+                await ItemService(session).insert(conversation_id, items)
+                await session.commit()
+            except ApiError:  # deleted while the model answered: the client still gets it
+                log.info("conversation %s deleted during a response; turn not stored",
+                         conversation_id)
+
+
+def _row(turn: PreparedTurn, run: ResponseRun) -> StoredResponse:
+    head = turn.head
+    created = datetime.fromtimestamp(head.created_at, UTC)
+    return StoredResponse(
+        id=head.id, user_id=turn.user_id, previous_response_id=head.previous_response_id,
+        conversation_id=head.conversation_id, model=run.model, status=run.status,
+        instructions=head.instructions, params=head.params, usage=run.usage, error=run.error,
+        incomplete_details=run.incomplete_details, created_at=created, updated_at=utcnow(),
+        completed_at=_datetime(run.completed_at))
+
+
+def _new_items(direction: str, items: list[dict[str, Any]]) -> list[repo.NewResponseItem]:
+    return [repo.NewResponseItem(item["id"], direction, item) for item in items]
+
+
+def _datetime(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def stored_view(row: StoredResponse, items: list[StoredResponseItem]) -> dict[str, Any]:
+    """A stored response as the Response object."""
+    head = ResponseHead(id=row.id, created_at=row.created_at.timestamp(), model=row.model,
+                        instructions=row.instructions,
+                        previous_response_id=row.previous_response_id,
+                        conversation_id=row.conversation_id, params=row.params)
+    output = [item.data for item in items if item.direction == "output"]
+    completed = row.completed_at.timestamp() if row.completed_at is not None else None
+    return render_response(head, status=row.status, model=row.model, output=output,
+                           usage=row.usage, error=row.error,
+                           incomplete_details=row.incomplete_details, completed_at=completed)
+
+
+def conversation_items(input_items: list[dict[str, Any]], run: ResponseRun) -> list[NewItem]:
+    """The turn as conversation items: input messages and function outputs, then the output
+    (messages, function calls); tool items keep OpenAI's item in content_parts[0]."""
+    items = [_conversation_item(item, None, None) for item in input_items
+             if item["type"] != "mcp_approval_response"]
+    output = run.output()
+    for index, item in enumerate(output):
+        usage = run.step_usage if index == len(output) - 1 else None
+        items.append(_conversation_item(item, run.model, usage))
+    return items
+
+
+def _conversation_item(item: dict[str, Any], model: str | None,
+                       usage: dict[str, Any] | None) -> NewItem:
+    status = item.get("status") or "completed"
+    if item["type"] == "message":
+        parts = item["content"]
+        simple = len(parts) == 1 and parts[0]["type"] in ("input_text", "output_text")
+        return NewItem(role=item["role"], content=text_of(parts),
+                       content_parts=None if simple else parts, status=status, model=model,
+                       usage=usage)
+    data = {key: value for key, value in item.items() if key not in ("id", "status")}
+    if item["type"] == "function_call":
+        return NewItem(type="function_call", role="assistant", content="", content_parts=[data],
+                       status=status, model=model, usage=usage)
+    output = item.get("output")
+    return NewItem(type="function_call_output", role="tool",
+                   content=output if isinstance(output, str) else text_of(output or []),
+                   content_parts=[data], status=status)

@@ -18,6 +18,7 @@ from sqlalchemy import delete
 
 from conftest import make_settings
 from parlay.db.models.accounts import User
+from parlay.db.models.responses import StoredResponse
 from support.live import LiveParlay, live_parlay, mock_settings
 from support.mock_upstream import MockUpstream
 
@@ -301,6 +302,30 @@ async def test_responses_are_deleted_with_their_user(live: LiveParlay) -> None:
     async with live.app.state.ctx.sessionmaker() as session:
         await session.execute(delete(User).where(User.id == user_id))
         await session.commit()
-        from parlay.db.repositories import responses as repo
-        assert await repo.items_of(session, response.id) == []
-        assert await session.get(repo.StoredResponse, response.id) is None
+        assert await session.get(StoredResponse, response.id) is None
+
+
+async def test_chat_limits_and_token_budget_apply(tmp_path, mock_upstream: MockUpstream) -> None:
+    """POST /v1/responses counts in the `chat` group and spends the chat token budget; a
+    refusal is an HTTP 429 (nothing stored), not a failed response."""
+    import asyncio
+
+    from conftest import asgi_client, running_app
+    from support.asserts import assert_error
+
+    settings = mock_settings(make_settings, f"sqlite:///{tmp_path}/p.db", mock_upstream,
+                             rate_limits="chat=3/min,chat_tokens=12/min")
+    body = {"model": "mock-small", "input": "one two three"}
+    async with running_app(settings) as app, asgi_client(app) as client:
+        token = (await client.post("/llm/auth/guest-login")).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        first = await client.post("/v1/responses", headers=headers, json=body)
+        assert first.headers["x-ratelimit-limit"] == "3"
+        assert first.json()["usage"]["total_tokens"] == 7
+        await asyncio.sleep(0.05)  # spends are counted just off the reply path
+        assert (await client.post("/v1/responses", headers=headers, json=body)).status_code == 200
+        await asyncio.sleep(0.05)
+        assert_error(await client.post("/v1/responses", headers=headers, json=body), 429,
+                     "token_rate_limited")
+        assert_error(await client.post("/v1/responses", headers=headers, json=body), 429,
+                     "rate_limited")

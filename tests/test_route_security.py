@@ -15,7 +15,8 @@ from conftest import ADMIN_KEY
 from support.asserts import assert_error
 
 # Path parameters that name something a user owns, and how to get the owner's value.
-OWNED_PARAMS = {"conversation_id", "item_id", "share_id", "key_id", "approval_id"}
+OWNED_PARAMS = {"conversation_id", "item_id", "share_id", "key_id", "approval_id",
+                "response_id"}
 # Routes whose parameters are not per-user secrets: global catalog entries, share tokens
 # (whoever holds the token may read), admin-only resources (covered by the 403 check).
 NOT_OWNER_SCOPED = {
@@ -48,8 +49,11 @@ async def _owned_resources(client: httpx.AsyncClient, owner: dict) -> dict[str, 
     share = (await client.post(f"/v1/conversations/{conv['id']}/share", headers=owner,
                                json={"expires_in": 3600})).json()["data"]
     key = (await client.post("/llm/auth/api-keys", headers=owner, json={"name": "k"})).json()["data"]
+    response = (await client.post("/v1/responses", headers=owner,
+                                  json={"model": "mock-small", "input": "secret"})).json()
     return {"conversation_id": conv["id"], "item_id": item["id"], "share_id": share["id"],
             "key_id": key["id"], "share_token": share["share_token"],
+            "response_id": response["id"],
             "approval_id": await _pending_approval(client, owner)}
 
 
@@ -116,3 +120,5 @@ async def test_another_users_ids_are_404_on_every_route(client: httpx.AsyncClien
     assert shared.status_code == 200
     keys = (await client.get("/llm/auth/api-keys", headers=guest)).json()["data"]
     assert [k["id"] for k in keys] == [owned["key_id"]]
+    response = await client.get(f"/v1/responses/{owned['response_id']}", headers=guest)
+    assert response.json()["output_text"] == "echo: secret"

@@ -1,11 +1,12 @@
-"""Stored Responses API responses (`resp_…`) and their input and output items, in order."""
+"""Stored Responses API responses (`resp_…`): one row each, its input items and output items
+kept in OpenAI's item shape (JSON arrays), so storing a response is one INSERT."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parlay.db.base import Base, JSONType, UTCDateTime, utcnow
@@ -34,25 +35,11 @@ class StoredResponse(Base):
     instructions: Mapped[str | None] = mapped_column(Text)
     # The request's echoed settings: tools, tool_choice, temperature, top_p, metadata, ...
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    input_items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    output: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class StoredResponseItem(Base):
-    """One input or output item, kept in OpenAI's item shape (`data`)."""
-
-    __tablename__ = "response_items"
-    __table_args__ = (
-        UniqueConstraint("response_id", "position", name="uq_response_items_response_id"),
-    )
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
-    position: Mapped[int] = mapped_column(Integer)
-    direction: Mapped[str] = mapped_column(String(8))  # "input" | "output"
-    type: Mapped[str] = mapped_column(String(40))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONType)

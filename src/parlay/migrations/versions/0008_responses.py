@@ -1,4 +1,4 @@
-"""responses: stored Responses API responses and their input/output items
+"""responses: stored Responses API responses (input and output items as JSON arrays)
 
 Revision ID: 0008_responses
 Revises: 0004_conversations
@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("instructions", sa.Text(), nullable=True),
         sa.Column("params", JSONType, nullable=False),
+        sa.Column("input_items", JSONType, nullable=False),
+        sa.Column("output", JSONType, nullable=False),
         sa.Column("usage", JSONType, nullable=True),
         sa.Column("error", JSONType, nullable=True),
         sa.Column("incomplete_details", JSONType, nullable=True),
@@ -46,22 +48,7 @@ def upgrade() -> None:
     op.create_index("ix_responses_user_created", "responses", ["user_id", "created_at"])
     op.create_index("ix_responses_in_progress", "responses", ["updated_at"],
                     postgresql_where=IN_PROGRESS, sqlite_where=IN_PROGRESS)
-    op.create_table(
-        "response_items",
-        sa.Column("id", sa.String(40), nullable=False),
-        sa.Column("response_id", sa.String(40), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("direction", sa.String(8), nullable=False),
-        sa.Column("type", sa.String(40), nullable=False),
-        sa.Column("data", JSONType, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_response_items"),
-        sa.ForeignKeyConstraint(["response_id"], ["responses.id"],
-                                name="fk_response_items_response_id_responses",
-                                ondelete="CASCADE"),
-        sa.UniqueConstraint("response_id", "position", name="uq_response_items_response_id"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("response_items")
     op.drop_table("responses")

@@ -60,7 +60,8 @@ async def prepare_turn(session: AsyncSession, replies: ReplyService, user_id: st
         previous = await repo.get_owned(session, user_id, request.previous_response_id)
         if previous is None:
             raise response_not_found(request.previous_response_id, "previous_response_id")
-        earlier = await repo.chain_items(session, user_id, previous.id, limit=HISTORY_LIMIT)
+        earlier = _newest(await repo.chain(session, user_id, previous.id,
+                                           max_depth=HISTORY_LIMIT))
         _check_approvals(input_items, earlier)
         history, known_model = chat_messages(earlier), previous.model
     else:
@@ -81,6 +82,16 @@ async def prepare_turn(session: AsyncSession, replies: ReplyService, user_id: st
     call = StepCall(user_id=user_id, model=model, messages=messages, tools=chat_tools(request),
                     options=step_options(request), stream=request.stream)
     return PreparedTurn(user_id, head, call, input_items, request.store)
+
+
+def _newest(chain: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+            ) -> list[dict[str, Any]]:
+    """The chain's last HISTORY_LIMIT items (never starting with an orphaned tool output)."""
+    items = [item for inputs, outputs in chain for item in (*inputs, *outputs)]
+    items = items[-HISTORY_LIMIT:]
+    while items and items[0].get("type") == "function_call_output":
+        items.pop(0)
+    return items
 
 
 def _check_approvals(items: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> None:

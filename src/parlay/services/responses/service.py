@@ -88,7 +88,7 @@ class ResponseService:
             row = await repo.get_owned(session, user_id, response_id)
             if row is None:
                 raise response_not_found(response_id)
-            return stored_view(row, await repo.items_of(session, row.id, "output"))
+            return stored_view(row)
 
     async def delete(self, user_id: str, response_id: str) -> dict[str, Any]:
         async with self._sessionmaker() as session:
@@ -103,20 +103,18 @@ class ResponseService:
         """OpenAI's list of a response's input items (newest first by default)."""
         async with self._sessionmaker() as session:
             row = await repo.get_owned(session, user_id, response_id)
-            if row is None:
-                raise response_not_found(response_id)
-            after_position = None
-            if after is not None:
-                after_position = await repo.input_position(session, row.id, after)
-                if after_position is None:
-                    raise invalid_cursor(after)
-            rows = await repo.input_page(session, row.id, limit=limit + 1,
-                                         after_position=after_position,
-                                         ascending=order == "asc")
-        data = [item.data for item in rows[:limit]]
+        if row is None:
+            raise response_not_found(response_id)
+        items = row.input_items if order == "asc" else row.input_items[::-1]
+        if after is not None:
+            ids = [item["id"] for item in items]
+            if after not in ids:
+                raise invalid_cursor(after)
+            items = items[ids.index(after) + 1:]
+        data = items[:limit]
         return {"object": "list", "data": data,
                 "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None, "has_more": len(rows) > limit}
+                "last_id": data[-1]["id"] if data else None, "has_more": len(items) > limit}
 
 
 async def _consume(run: ResponseRun, events: StepEvents) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parlay.db.base import utcnow
-from parlay.db.models.responses import StoredResponse, StoredResponseItem
+from parlay.db.models.responses import StoredResponse
 from parlay.db.repositories import responses as repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import ApiError
@@ -36,9 +36,8 @@ class ResponseStore:
         """A response that ended before anything was stored (non-streaming, or failed)."""
         if turn.store:
             async with self._sessionmaker() as session:
-                repo.add_response(session, _row(turn, run), [
-                    *_new_items("input", turn.input_items), *_new_items("output", run.output())])
-                await session.commit()
+                await repo.single_statement(session)
+                await repo.insert_response(session, _row(turn, run))
         await self._add_to_conversation(turn, run)
 
     async def start(self, turn: PreparedTurn, run: ResponseRun) -> None:
@@ -46,29 +45,28 @@ class ResponseStore:
         if not turn.store:
             return
         async with self._sessionmaker() as session:
-            repo.add_response(session, _row(turn, run), _new_items("input", turn.input_items))
-            await session.commit()
+            await repo.single_statement(session)
+            await repo.insert_response(session, _row(turn, run))
 
     async def heartbeat(self, turn: PreparedTurn) -> None:
         """Keeps the crash sweep off a live stream."""
         if not turn.store:
             return
         async with self._sessionmaker() as session:
+            await repo.single_statement(session)
             await repo.touch(session, turn.head.id)
-            await session.commit()
 
     async def finish(self, turn: PreparedTurn, run: ResponseRun) -> None:
-        """A streamed response's end state and output, once."""
+        """A streamed response's end state and output, once (nothing if it was deleted
+        while it streamed)."""
         if turn.store:
             async with self._sessionmaker() as session:
-                found = await repo.finalize(
-                    session, turn.head.id, status=run.status, usage=run.usage,
-                    error=run.error, incomplete_details=run.incomplete_details,
-                    completed_at=_datetime(run.completed_at))
-                if found:  # else deleted while it streamed: nothing to keep
-                    repo.add_items(session, turn.head.id, len(turn.input_items),
-                                   _new_items("output", run.output()))
-                await session.commit()
+                await repo.single_statement(session)
+                await repo.finalize(session, turn.head.id, {
+                    "status": run.status, "model": run.model, "output": run.output(),
+                    "usage": run.usage, "error": run.error,
+                    "incomplete_details": run.incomplete_details,
+                    "completed_at": _datetime(run.completed_at)})
         await self._add_to_conversation(turn, run)
 
     async def _add_to_conversation(self, turn: PreparedTurn, run: ResponseRun) -> None:
@@ -85,34 +83,31 @@ class ResponseStore:
                          conversation_id)
 
 
-def _row(turn: PreparedTurn, run: ResponseRun) -> StoredResponse:
+def _row(turn: PreparedTurn, run: ResponseRun) -> dict[str, Any]:
     head = turn.head
-    created = datetime.fromtimestamp(head.created_at, UTC)
-    return StoredResponse(
-        id=head.id, user_id=turn.user_id, previous_response_id=head.previous_response_id,
-        conversation_id=head.conversation_id, model=run.model, status=run.status,
-        instructions=head.instructions, params=head.params, usage=run.usage, error=run.error,
-        incomplete_details=run.incomplete_details, created_at=created, updated_at=utcnow(),
-        completed_at=_datetime(run.completed_at))
-
-
-def _new_items(direction: str, items: list[dict[str, Any]]) -> list[repo.NewResponseItem]:
-    return [repo.NewResponseItem(item["id"], direction, item) for item in items]
+    return {
+        "id": head.id, "user_id": turn.user_id,
+        "previous_response_id": head.previous_response_id,
+        "conversation_id": head.conversation_id, "model": run.model, "status": run.status,
+        "instructions": head.instructions, "params": head.params,
+        "input_items": turn.input_items, "output": run.output(), "usage": run.usage,
+        "error": run.error, "incomplete_details": run.incomplete_details,
+        "created_at": datetime.fromtimestamp(head.created_at, UTC), "updated_at": utcnow(),
+        "completed_at": _datetime(run.completed_at)}
 
 
 def _datetime(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
-def stored_view(row: StoredResponse, items: list[StoredResponseItem]) -> dict[str, Any]:
+def stored_view(row: StoredResponse) -> dict[str, Any]:
     """A stored response as the Response object."""
     head = ResponseHead(id=row.id, created_at=row.created_at.timestamp(), model=row.model,
                         instructions=row.instructions,
                         previous_response_id=row.previous_response_id,
                         conversation_id=row.conversation_id, params=row.params)
-    output = [item.data for item in items if item.direction == "output"]
     completed = row.completed_at.timestamp() if row.completed_at is not None else None
-    return render_response(head, status=row.status, model=row.model, output=output,
+    return render_response(head, status=row.status, model=row.model, output=row.output,
                            usage=row.usage, error=row.error,
                            incomplete_details=row.incomplete_details, completed_at=completed)
 

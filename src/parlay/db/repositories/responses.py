@@ -15,9 +15,12 @@ from parlay.db.repositories.conversations import reads_without_transaction
 
 
 async def single_statement(session: AsyncSession) -> None:
-    """The session's next statement stands alone (autocommit): a one-row write needs no
-    BEGIN/COMMIT round trips."""
-    await reads_without_transaction(session)
+    """On PostgreSQL the session's next statement stands alone (autocommit): a one-row write
+    then needs no BEGIN and COMMIT round trips. SQLite runs in process, where switching the
+    mode costs more thread hops than it saves. Callers commit either way (a no-op when
+    autocommitted)."""
+    if session.bind.dialect.name == "postgresql":
+        await reads_without_transaction(session)
 
 
 async def insert_response(session: AsyncSession, values: dict[str, Any]) -> None:

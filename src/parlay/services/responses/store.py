@@ -38,6 +38,7 @@ class ResponseStore:
             async with self._sessionmaker() as session:
                 await repo.single_statement(session)
                 await repo.insert_response(session, _row(turn, run))
+                await session.commit()
         await self._add_to_conversation(turn, run)
 
     async def start(self, turn: PreparedTurn, run: ResponseRun) -> None:
@@ -47,6 +48,7 @@ class ResponseStore:
         async with self._sessionmaker() as session:
             await repo.single_statement(session)
             await repo.insert_response(session, _row(turn, run))
+            await session.commit()
 
     async def heartbeat(self, turn: PreparedTurn) -> None:
         """Keeps the crash sweep off a live stream."""
@@ -55,6 +57,7 @@ class ResponseStore:
         async with self._sessionmaker() as session:
             await repo.single_statement(session)
             await repo.touch(session, turn.head.id)
+            await session.commit()
 
     async def finish(self, turn: PreparedTurn, run: ResponseRun) -> None:
         """A streamed response's end state and output, once (nothing if it was deleted
@@ -67,6 +70,7 @@ class ResponseStore:
                     "usage": run.usage, "error": run.error,
                     "incomplete_details": run.incomplete_details,
                     "completed_at": _datetime(run.completed_at)})
+                await session.commit()
         await self._add_to_conversation(turn, run)
 
     async def _add_to_conversation(self, turn: PreparedTurn, run: ResponseRun) -> None:

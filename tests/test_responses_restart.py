@@ -38,6 +38,12 @@ async def test_responses_survive_a_restart(database_url: str,
             started: asyncio.Future = asyncio.get_running_loop().create_future()
             holder = asyncio.create_task(_hold_stream(http, headers, started))
             streaming_id = await asyncio.wait_for(started, 15)
+            for _ in range(100):  # stored `in_progress` while it streams
+                live = await http.get(f"/v1/responses/{streaming_id}", headers=headers)
+                if live.status_code == 200:
+                    break
+                await asyncio.sleep(0.02)
+            assert live.json()["status"] == "in_progress"
             await asyncio.to_thread(server.kill)  # no shutdown hooks, no flushing
             await holder
 

@@ -7,6 +7,8 @@ storage rules (store.py) keep it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +25,8 @@ from parlay.services.responses.request import parse_request
 from parlay.services.responses.run import ResponseRun
 from parlay.services.responses.store import ResponseStore, stored_view
 from parlay.services.responses.stream import ResponseEventStream
+
+log = logging.getLogger("parlay.responses")
 
 
 class ResponseService:
@@ -67,19 +71,22 @@ class ResponseService:
 
     async def _streamed(self, turn: PreparedTurn, run: ResponseRun,
                         events: StepEvents | None) -> ResponseEventStream:
-        started = events is not None
-        if started:
-            try:
-                await self._store.start(turn, run)
-            except BaseException:
-                await events.aclose()  # type: ignore[union-attr]
-                raise
+        """The event stream. The `in_progress` row is written while the first events go out
+        (not before them); the end state waits for that write, then updates it."""
+        placeholder = (asyncio.create_task(self._store.start(turn, run))
+                       if events is not None else None)
 
         async def finish() -> None:
-            await (self._store.finish(turn, run) if started else self._store.save(turn, run))
+            if placeholder is not None and await _succeeded(placeholder):
+                await self._store.finish(turn, run)
+            else:  # failed before the first event, or the placeholder was not written
+                await self._store.save(turn, run)
 
-        return ResponseEventStream(run, events, finish=finish,
-                                   heartbeat=lambda: self._store.heartbeat(turn))
+        async def heartbeat() -> None:
+            if placeholder is not None and placeholder.done():
+                await self._store.heartbeat(turn)
+
+        return ResponseEventStream(run, events, finish=finish, heartbeat=heartbeat)
 
     # -- stored responses --------------------------------------------------------------------
 
@@ -115,6 +122,15 @@ class ResponseService:
         return {"object": "list", "data": data,
                 "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None, "has_more": len(items) > limit}
+
+
+async def _succeeded(task: asyncio.Task[None]) -> bool:
+    try:
+        await task
+    except Exception:
+        log.exception("storing a streamed response as in_progress failed")
+        return False
+    return True
 
 
 async def _consume(run: ResponseRun, events: StepEvents) -> None:

@@ -1,8 +1,8 @@
 """Storage rules for responses.
 
 With `store` (the default) a response is kept with its input and output items: at once in
-its final state when answered without streaming; when streaming, `in_progress` once the
-model answered (its output follows at the end). A response's final state is written before
+its final state when answered without streaming; when streaming, `in_progress` as its first
+events go out (its output follows at the end). A response's final state is written before
 the client sees its end. With `conversation` (and `store`), the turn is also appended to the
 conversation as items once the response ends (not when it failed: a retry leaves no
 duplicates). `store: false` keeps nothing.

@@ -73,6 +73,23 @@ async def test_plain_text(live: LiveParlay, mock_upstream: MockUpstream) -> None
     assert again.output_text == "echo: via the SDK" and again.status == "completed"
 
 
+async def test_options_become_chat_parameters(live: LiveParlay,
+                                              mock_upstream: MockUpstream) -> None:
+    _token, sdk = await live.guest()
+    marker = secrets.token_hex(4)
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    body = await _raw(sdk, model="mock-small", input=f"json {marker}", store=False,
+                      text={"format": {"type": "json_schema", "name": "answer",
+                                       "schema": schema, "strict": True}},
+                      reasoning={"effort": "low"}, user="u-1", prompt_cache_key="pk")
+    assert body["text"]["format"]["name"] == "answer" and body["user"] == "u-1"
+    [sent] = _sent(mock_upstream, marker)
+    assert sent["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "answer", "schema": schema, "strict": True}}
+    assert sent["reasoning_effort"] == "low" and sent["user"] == "u-1"
+    assert sent["prompt_cache_key"] == "pk" and "text" not in sent and "reasoning" not in sent
+
+
 async def test_previous_response_id_chains_the_turns(
         live: LiveParlay, mock_upstream: MockUpstream) -> None:
     _token, sdk = await live.guest()
@@ -290,7 +307,9 @@ async def test_requests_parlay_cannot_honour_are_refused(
 async def test_usage_is_accounted(live: LiveParlay) -> None:
     token, sdk = await live.guest()
     await sdk.responses.create(model="mock-large", input="count me")
-    await sdk.responses.create(model="mock-large", input="me too", stream=True)
+    async for _event in await sdk.responses.create(model="mock-large", input="me too",
+                                                   stream=True):
+        pass
     async with httpx.AsyncClient(base_url=live.url,
                                  headers={"Authorization": f"Bearer {token}"}) as http:
         usage = (await http.get("/v1/usage/me")).json()["data"]

@@ -191,8 +191,7 @@ def _response_format(request: ResponseRequest) -> dict[str, Any]:
     text_format = request.text.format
     if text_format.type == "json_object":
         return {"type": "json_object"}
-    schema: dict[str, Any] = {"name": text_format.name or "response",
-                              "schema": text_format.schema_ or {}}
+    schema: dict[str, Any] = {"name": text_format.name, "schema": text_format.schema_}
     if text_format.description is not None:
         schema["description"] = text_format.description
     if text_format.strict is not None:

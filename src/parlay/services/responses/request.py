@@ -16,6 +16,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     ValidationError,
+    model_validator,
 )
 
 from parlay.errors import BadRequest, ValidationFailed
@@ -133,10 +134,16 @@ class FunctionChoice(_Model):
 
 class TextFormat(_Model):
     type: Literal["text", "json_object", "json_schema"]
-    name: str | None = None
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     description: str | None = None
     strict: bool | None = None
+
+    @model_validator(mode="after")
+    def _schema_named(self) -> TextFormat:
+        if self.type == "json_schema" and (self.name is None or self.schema_ is None):
+            raise ValueError("a json_schema format needs 'name' and 'schema'")
+        return self
 
 
 class TextConfig(_Model):

@@ -21,7 +21,7 @@ from parlay.services.conversations import invalid_cursor
 from parlay.services.replies import ReplyService
 from parlay.services.responses.context import PreparedTurn, prepare_turn, response_not_found
 from parlay.services.responses.model_step import ModelStep, StepEvents
-from parlay.services.responses.request import parse_request
+from parlay.services.responses.request import ResponseRequest, parse_request
 from parlay.services.responses.run import ResponseRun
 from parlay.services.responses.store import ResponseStore, stored_view
 from parlay.services.responses.stream import ResponseEventStream
@@ -47,14 +47,14 @@ class ResponseService:
         run = ResponseRun(turn.head, stream=request.stream)
         events = await self._start(turn, run)
         if request.stream:
-            return await self._streamed(turn, run, events)
+            return self._streamed(turn, run, events)
         if events is not None:
             await _consume(run, events)
         run.close()
         await self._store.save(turn, run)
         return run.render()
 
-    async def _prepare(self, user_id: str, request: Any) -> PreparedTurn:
+    async def _prepare(self, user_id: str, request: ResponseRequest) -> PreparedTurn:
         async with self._sessionmaker() as session:
             replies = ReplyService(session, chat=self._chat, providers=self._providers,
                                    sessionmaker=self._sessionmaker)
@@ -69,7 +69,7 @@ class ResponseService:
             run.broke(failure)
             return None
 
-    async def _streamed(self, turn: PreparedTurn, run: ResponseRun,
+    def _streamed(self, turn: PreparedTurn, run: ResponseRun,
                         events: StepEvents | None) -> ResponseEventStream:
         """The event stream. The `in_progress` row is written while the first events go out
         (not before them); the end state waits for that write, then updates it."""

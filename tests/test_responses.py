@@ -188,7 +188,7 @@ async def test_conversation_stores_the_turn(live: LiveParlay,
     assert [(i["type"], i["role"], i["content"]) for i in items] == [
         ("message", "user", "remember me"), ("message", "assistant", "echo: remember me"),
         ("message", "user", '!call get_weather {"city": "Oslo"}'),
-        ("function_call", "assistant", ""),
+        ("function_call", "assistant", call["arguments"]),
         ("function_call_output", "tool", f"rain {marker}"),
         ("message", "assistant", f"tool said: rain {marker}")]
     assert items[3]["content_parts"][0]["call_id"] == call["call_id"]

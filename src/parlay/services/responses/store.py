@@ -138,9 +138,9 @@ def _conversation_item(item: dict[str, Any], model: str | None,
                        content_parts=None if simple else parts, status=status, model=model,
                        usage=usage)
     data = {key: value for key, value in item.items() if key not in ("id", "status")}
-    if item["type"] == "function_call":
-        return NewItem(type="function_call", role="assistant", content="", content_parts=[data],
-                       status=status, model=model, usage=usage)
+    if item["type"] == "function_call":  # content: the arguments' text, as replies store it
+        return NewItem(type="function_call", role="assistant", content=item["arguments"],
+                       content_parts=[data], status=status, model=model, usage=usage)
     output = item.get("output")
     return NewItem(type="function_call_output", role="tool",
                    content=output if isinstance(output, str) else text_of(output or []),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from parlay.api.errors import _STATUS_CODES
 from parlay.errors import ApiError
-from parlay.services.ratelimit import GROUPS
+from parlay.ratelimit_spec import GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 

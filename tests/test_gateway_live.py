@@ -107,9 +107,8 @@ async def test_service_stream_aclose_cancels_upstream(app: object, mock_upstream
     """The contract the conversations store relies on: ChatService.open_stream raises before
     any byte for bad requests, and closing the iterator closes the upstream request."""
     from parlay.errors import NotFound
-    from parlay.services.chat import ChatService
 
-    chat = ChatService(app.state.ctx)  # type: ignore[attr-defined]
+    chat = app.state.ctx.chat  # type: ignore[attr-defined]
     with pytest.raises(NotFound):
         await chat.open_stream("usr_admin", {"model": "nope", "messages": [
             {"role": "user", "content": "x"}]})

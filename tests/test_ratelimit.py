@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from conftest import asgi_client, make_settings, running_app
-from parlay.services.ratelimit import Limit, parse_limits
+from parlay.ratelimit_spec import Limit, parse_limits
 from support.asserts import assert_error
 from support.server import ParlayProcess
 

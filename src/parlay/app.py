@@ -45,11 +45,12 @@ from parlay.db import migrate
 from parlay.db.engine import make_engine, make_sessionmaker
 from parlay.observability import Metrics, RequestContextMiddleware
 from parlay.providers.local import install_local_provider
+from parlay.ratelimit_spec import parse_limits
 from parlay.services.accounts import ensure_bootstrap_admin
 from parlay.services.auth_bus import AuthInvalidationBus
 from parlay.services.gateway import start_gateway
 from parlay.services.principals import PrincipalResolver
-from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter, parse_limits
+from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter
 from parlay.services.reply_sweeper import ReplySweeper
 from parlay.services.tool_startup import start_tools
 from parlay.services.tools import ensure_builtin_tools
@@ -125,7 +126,9 @@ async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     ctx.resources.push_async_callback(sweeper.aclose)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> FastAPI:
+    """`fast_path=False` serves chat completions and embeddings through FastAPI's router too
+    (tests compare both; bench/gateway.py can measure what the fast path saves)."""
     settings = settings or load_settings()
     app = FastAPI(
         title="Parlay",
@@ -142,8 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mcp = McpEndpoint()
     install_error_handlers(app)
     _include_routers(app)
-    # Innermost: chat completions / embeddings skip FastAPI's router (hot path, see fastpath.py).
-    app.add_middleware(GatewayFastPath)
+    # Chat completions / embeddings skip FastAPI's router (hot path, see fastpath.py).
+    if fast_path:
+        app.add_middleware(GatewayFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

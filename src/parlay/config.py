@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from parlay.services.ratelimit import DEFAULT_LIMITS, parse_limits
+from parlay.ratelimit_spec import DEFAULT_LIMITS, parse_limits
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/parlay.db"
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from parlay.config import Settings
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from parlay.providers.registry import ProviderRegistry
+    from parlay.services.chat import ChatService
+    from parlay.services.gateway import Gateway
+    from parlay.services.replies import ReplyDeps
+    from parlay.services.tool_registry import ToolRegistry
+    from parlay.services.usage import UsageRecorder
 
 
 @dataclass
@@ -23,10 +33,11 @@ class AppContext:
     limiter: RateLimiter
     # Closed in reverse order at shutdown; components push their own aclose() here.
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
-    redis: Any | None = None
-    # Filled by the gateway at start-up (parlay.providers.registry.ProviderRegistry,
-    # parlay.services.usage.UsageRecorder).
-    providers: Any | None = None
-    usage: Any | None = None
-    gateway: Any | None = None  # parlay.services.gateway.Gateway (admin provider changes)
-    tools: Any | None = None  # parlay.services.tool_registry.ToolRegistry
+    redis: Redis | None = None
+    # Set by services.gateway.start_gateway at start-up, before the app serves requests.
+    providers: ProviderRegistry = field(init=False)
+    usage: UsageRecorder = field(init=False)
+    gateway: Gateway = field(init=False)  # admin provider changes
+    chat: ChatService = field(init=False)  # one provider call (the gateway hot path)
+    replies: ReplyDeps = field(init=False)  # what the reply pipeline needs
+    tools: ToolRegistry = field(init=False)  # set by services.tool_startup.start_tools

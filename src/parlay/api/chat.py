@@ -7,20 +7,19 @@ forwarded verbatim. The request schema below documents it for OpenAPI.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from parlay.api.chat_conversations import respond_in_conversation
-from parlay.api.deps import Context, CurrentUser
+from parlay.api.deps import CurrentUser
 from parlay.api.errors import request_id_of
 from parlay.api.schemas import ERROR_RESPONSES, ErrorResponse
 from parlay.api.sse import EventStreamResponse
 from parlay.errors import BadRequest
-from parlay.services.chat import ChatService
+from parlay.services.replies import ReplyPipeline, StoredTurn
 
 router = APIRouter(tags=["chat"])
 
@@ -93,13 +92,6 @@ def _request_body(schema: dict[str, Any]) -> dict[str, Any]:
                             "content": {"application/json": {"schema": schema}}}}
 
 
-async def get_chat_service(ctx: Context) -> ChatService:
-    return ChatService(ctx)
-
-
-Chat = Annotated[ChatService, Depends(get_chat_service)]
-
-
 @router.post(
     "/v1/chat/completions", response_model=ChatCompletion,
     responses={**ERROR_RESPONSES, **_UPSTREAM_ERRORS,
@@ -108,27 +100,8 @@ Chat = Annotated[ChatService, Depends(get_chat_service)]
                      "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
     openapi_extra=_request_body(CHAT_REQUEST_SCHEMA),
 )
-async def chat_completions(request: Request, user: CurrentUser, chat: Chat) -> Response:
-    body = await json_body(request)
-    return await chat_response(request, user.user_id, body, chat)
-
-
-async def chat_response(request: Request, user_id: str, body: dict[str, Any],
-                        chat: ChatService) -> Response:
-    """Every chat completion is answered here: by this route and by api.fastpath (which
-    serves the path in production without FastAPI's router), so branches go here."""
-    if body.get("conversation") is not None:  # conversation store: history in, turn stored
-        return await respond_in_conversation(request, user_id, body, chat)
-    return await respond(chat, user_id, body, request_id_of(request))
-
-
-async def respond(chat: ChatService, user_id: str, body: dict[str, Any],
-                  request_id: str | None) -> Response:
-    """The one place a chat body becomes a response (stream or not)."""
-    if body.get("stream") is True:
-        events = await chat.open_stream(user_id, body, request_id=request_id)
-        return EventStreamResponse(events)
-    return json_response(await chat.complete(user_id, body))
+async def chat_completions(request: Request, user: CurrentUser) -> Response:
+    return await chat_response(request, user.user_id)
 
 
 @router.post(
@@ -136,9 +109,40 @@ async def respond(chat: ChatService, user_id: str, body: dict[str, Any],
     responses={**ERROR_RESPONSES, **_UPSTREAM_ERRORS},
     openapi_extra=_request_body(EMBEDDINGS_REQUEST_SCHEMA),
 )
-async def embeddings(request: Request, user: CurrentUser, chat: Chat) -> Response:
+async def embeddings(request: Request, user: CurrentUser) -> Response:
+    return await embeddings_response(request, user.user_id)
+
+
+# The handlers proper: called by the routes above and by api.fastpath (which serves these
+# paths without FastAPI's router), so both answer alike. Branches belong in the services.
+
+async def chat_response(request: Request, user_id: str) -> Response:
     body = await json_body(request)
-    return json_response(await chat.embeddings(user.user_id, body))
+    replies = ReplyPipeline(request.app.state.ctx.replies, request_id=request_id_of(request))
+    answer = await replies.chat_completion(user_id, body)
+    headers = _stored_headers(answer.stored)
+    if answer.events is not None:
+        return EventStreamResponse(answer.events, headers=headers)
+    assert answer.completion is not None
+    return json_response(answer.completion, headers)
+
+
+async def embeddings_response(request: Request, user_id: str) -> Response:
+    body = await json_body(request)
+    return json_response(await request.app.state.ctx.chat.embeddings(user_id, body))
+
+
+def _stored_headers(stored: StoredTurn | None) -> dict[str, str] | None:
+    """The conversation items a chat completion stored, named in headers (the body keeps
+    OpenAI's exact shape)."""
+    if stored is None:
+        return None
+    headers = {"x-parlay-conversation-id": stored.conversation_id}
+    if stored.reply_id is not None:
+        headers["x-parlay-reply-id"] = stored.reply_id
+    if stored.item_ids:
+        headers["x-parlay-item-id"] = stored.item_ids[-1]
+    return headers
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -152,5 +156,5 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def json_response(payload: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
+def json_response(payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json", headers=headers)

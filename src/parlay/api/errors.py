@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import orjson
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlay.errors import ApiError, error_body
 
@@ -119,11 +121,56 @@ def _param_of(loc: tuple | list) -> str | None:
     return ".".join(parts) or None
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+# Anything else is a 500 (`_unhandled`).
+_HANDLERS: dict[type[BaseException], Handler] = {
+    ApiError: _api_error,
+    StarletteHTTPException: _http_error,
+    RequestValidationError: _validation_error,
+    sa_exc.DBAPIError: _database_error,
+    sa_exc.TimeoutError: _database_error,
+    OSError: _database_error,
+}
+
+
+async def render_exception(request: Request, exc: Exception) -> Response:
+    """The one rendering of a failure, as FastAPI's exception handlers pick it (the most
+    specific class of the exception's hierarchy); used by api.fastpath too."""
+    for cls in type(exc).__mro__:
+        handler = _HANDLERS.get(cls)
+        if handler is not None:
+            return await handler(request, exc)
+    return await _unhandled(request, exc)
+
+
+class UnhandledErrorMiddleware:
+    """Innermost: renders what no route handler caught as the 500 envelope here, inside the
+    request-id and CORS middlewares (Starlette would render it outermost, without them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for an error response: the server closes the connection
+                raise
+            response = await render_exception(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
-    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
-    app.add_exception_handler(Exception, _unhandled)
+    for handled, handler in _HANDLERS.items():
+        app.add_exception_handler(handled, handler)
+    app.add_middleware(UnhandledErrorMiddleware)

@@ -2,37 +2,40 @@
 
 The gateway's budget is about a millisecond of added latency; FastAPI's route matching,
 dependency solving and response plumbing cost more than the proxying itself (see
-bench/gateway.py). This pure ASGI layer answers exactly those two paths with the pieces the
-FastAPI routes use (`get_principal` for auth and rate limits, `json_body`, `chat_response`),
-so behaviour is identical; the FastAPI routes stay for OpenAPI and any other method.
-It sits inside RequestContextMiddleware (request id, the one log line, metrics) and the
-body limit.
+bench/gateway.py). This pure ASGI layer answers exactly those two paths with the functions
+the FastAPI routes call (`get_principal` for auth and rate limits, then `chat_response` or
+`embeddings_response`), and renders failures with the routes' own exception handlers
+(`render_exception`), so both answer alike; the FastAPI routes stay for OpenAPI and any other
+method. It sits inside RequestContextMiddleware (request id, the one log line, metrics) and
+the body limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from parlay.api.chat import chat_response, json_body, json_response
-from parlay.api.chat_conversations import respond_in_conversation
+from parlay.api.chat import chat_response, embeddings_response
 from parlay.api.deps import get_principal
-from parlay.errors import ApiError
-from parlay.services.chat import ChatService
+from parlay.api.errors import render_exception
+
+Handler = Callable[[Request, str], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
-class RouteLabel:
-    """What metrics read from scope["route"]: the route's path."""
+class FastRoute:
+    """What metrics read from scope["route"] (the route's path), and its handler."""
 
     path: str
+    handler: Handler
 
 
-_ROUTES = {path: RouteLabel(path) for path in ("/v1/chat/completions", "/v1/embeddings")}
+_ROUTES = {route.path: route for route in (FastRoute("/v1/chat/completions", chat_response),
+                                           FastRoute("/v1/embeddings", embeddings_response))}
 
 
 class GatewayFastPath:
@@ -46,23 +49,11 @@ class GatewayFastPath:
             return
         scope["route"] = route
         request = Request(scope, receive)
-        request_id = scope.get("state", {}).get("request_id")
         try:
-            response = await self._handle(request, route.path)
-        except ApiError as exc:
-            response = Response(orjson.dumps(exc.body(request_id)), exc.status,
-                                headers=exc.headers, media_type="application/json")
+            headers = request.headers
+            principal = await get_principal(request, headers.get("authorization"),
+                                            headers.get("x-api-key"))
+            response = await route.handler(request, principal.user_id)
+        except Exception as exc:
+            response = await render_exception(request, exc)
         await response(scope, receive, send)
-
-    @staticmethod
-    async def _handle(request: Request, path: str) -> Response:
-        headers = request.headers
-        principal = await get_principal(request, headers.get("authorization"),
-                                        headers.get("x-api-key"))
-        body = await json_body(request)
-        chat = ChatService(request.app.state.ctx)
-        if path == "/v1/embeddings":
-            return json_response(await chat.embeddings(principal.user_id, body))
-        if body.get("conversation") is not None:  # conversation store: history in, turn stored
-            return await respond_in_conversation(request, principal.user_id, body, chat)
-        return await chat_response(request, principal.user_id, body, chat)

@@ -17,9 +17,16 @@ from parlay.api.ids import ConversationId, ItemId, cursor
 from parlay.api.schemas import ERROR_RESPONSES, Data, ErrorResponse, Page
 from parlay.api.sse import EventStreamResponse
 from parlay.db.models.conversations import ConversationItem, ItemVersion
-from parlay.services.chat import ChatService
-from parlay.services.items import ItemService, default_parts, new_message
-from parlay.services.replies import Generation, ReplyService
+from parlay.services.content import (
+    MAX_CONTENT_CHARS,
+    MAX_CONTENT_PARTS,
+    MAX_CONTENT_TYPE_CHARS,
+    MAX_ITEMS_PER_REQUEST,
+    MAX_PART_TYPE_CHARS,
+    default_parts,
+)
+from parlay.services.items import ItemService, ItemView, VersionView, new_message
+from parlay.services.replies import Generation, ReplyPipeline
 
 router = APIRouter(prefix="/v1/conversations", tags=["items"], responses=ERROR_RESPONSES)
 
@@ -31,22 +38,21 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "no model is configured"},
     504: {"model": ErrorResponse, "description": "the model's upstream timed out"},
 }
-
-
-# One message's text: generous for pasted documents, small enough to keep pages fast.
-MAX_CONTENT_CHARS = 200_000
+ContentType = Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_TYPE_CHARS)]
 
 
 class ContentPart(BaseModel):
     """An OpenAI content part (`input_text`, `output_text`, `input_image`, ...)."""
 
     model_config = ConfigDict(extra="allow")
-    type: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=MAX_PART_TYPE_CHARS)
     text: str | None = Field(default=None, max_length=MAX_CONTENT_CHARS)
 
 
+# The caps are services.content's (checked there on every path that stores content); the
+# schema states them for OpenAPI.
 Content = (Annotated[str, Field(max_length=MAX_CONTENT_CHARS)]
-           | Annotated[list[ContentPart], Field(min_length=1, max_length=100)])
+           | Annotated[list[ContentPart], Field(min_length=1, max_length=MAX_CONTENT_PARTS)])
 
 
 def as_content(content: Content) -> str | list[dict[str, Any]]:
@@ -61,7 +67,7 @@ class InputItem(BaseModel):
     type: Literal["message"] = "message"
     role: Role
     content: Content
-    content_type: str = Field(default="text", min_length=1, max_length=50)
+    content_type: ContentType = "text"
 
 
 class GenerationFields(BaseModel):
@@ -80,8 +86,9 @@ class ItemCreate(GenerationFields):
 
     role: Role | None = None
     content: Content | None = None
-    content_type: str = Field(default="text", min_length=1, max_length=50)
-    items: list[InputItem] | None = Field(default=None, min_length=1, max_length=100)
+    content_type: ContentType = "text"
+    items: list[InputItem] | None = Field(default=None, min_length=1,
+                                          max_length=MAX_ITEMS_PER_REQUEST)
     generate: bool | None = Field(
         default=None, description="answer a user message with an assistant reply; default "
         "true for a single message, false for an `items` list (OpenAI semantics)")
@@ -100,7 +107,7 @@ class ItemCreate(GenerationFields):
 
 class ItemPatch(BaseModel):
     content: Content
-    content_type: str | None = Field(default=None, min_length=1, max_length=50)
+    content_type: ContentType | None = None
 
 
 class VersionOut(BaseModel):
@@ -110,22 +117,30 @@ class VersionOut(BaseModel):
     status: ItemStatus
     model: str | None
     usage: dict[str, Any] | None
+    metadata: dict[str, Any] | None
     created_at: datetime
     replaced_at: datetime | None = Field(description="null for the current version")
     current: bool = False
 
     @classmethod
-    def of(cls, row: ItemVersion, role: str) -> VersionOut:
-        return cls(version=row.version, content=row.content,
-                   content_parts=row.content_parts or default_parts(role, row.content),
-                   status=row.status, model=row.model, usage=row.usage,
-                   created_at=row.created_at, replaced_at=row.replaced_at)
+    def of(cls, version: VersionView) -> VersionOut:
+        return cls(version=version.version, content=version.content,
+                   content_parts=version.content_parts, status=version.status,
+                   model=version.model, usage=version.usage, metadata=version.metadata,
+                   created_at=version.created_at, replaced_at=version.replaced_at)
+
+    @classmethod
+    def current_of(cls, item: ItemView) -> VersionOut:
+        return cls(version=item.version, content=item.content,
+                   content_parts=item.content_parts, status=item.status, model=item.model,
+                   usage=item.usage, metadata=item.metadata, created_at=item.updated_at,
+                   replaced_at=None, current=True)
 
 
 class ItemOut(BaseModel):
     id: str
     object: Literal["conversation.item"] = "conversation.item"
-    type: str
+    type: str = Field(description="message, function_call or function_call_output")
     conversation_id: str
     role: str
     content: str
@@ -134,20 +149,22 @@ class ItemOut(BaseModel):
     status: ItemStatus
     model: str | None
     usage: dict[str, Any] | None
+    metadata: dict[str, Any] | None = Field(
+        description="what produced the item (e.g. memories used, tool details); null if "
+                    "nothing was recorded")
     version: int
     versions: list[VersionOut] = Field(description="earlier versions, oldest first")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, item: ConversationItem, versions: list[ItemVersion] | None = None) -> ItemOut:
+    def of(cls, item: ItemView) -> ItemOut:
         return cls(
             id=item.id, type=item.type, conversation_id=item.conversation_id, role=item.role,
-            content=item.content,
-            content_parts=item.content_parts or default_parts(item.role, item.content),
+            content=item.content, content_parts=item.content_parts,
             content_type=item.content_type, status=item.status, model=item.model,
-            usage=item.usage, version=item.version,
-            versions=[VersionOut.of(v, item.role) for v in versions or ()],
+            usage=item.usage, metadata=item.metadata, version=item.version,
+            versions=[VersionOut.of(v) for v in item.versions],
             created_at=item.created_at, updated_at=item.updated_at,
         )
 
@@ -165,14 +182,12 @@ async def get_item_service(session: SessionDep) -> ItemService:
     return ItemService(session)
 
 
-async def get_reply_service(session: SessionDep, request: Request) -> ReplyService:
-    ctx = request.app.state.ctx
-    return ReplyService(session, chat=ChatService(ctx), providers=ctx.providers,
-                        sessionmaker=ctx.sessionmaker, request_id=request_id_of(request))
+async def get_reply_pipeline(request: Request) -> ReplyPipeline:
+    return ReplyPipeline(request.app.state.ctx.replies, request_id=request_id_of(request))
 
 
 Items = Annotated[ItemService, Depends(get_item_service)]
-Replies = Annotated[ReplyService, Depends(get_reply_service)]
+Replies = Annotated[ReplyPipeline, Depends(get_reply_pipeline)]
 
 
 # The list routes are the hot read path: rows become plain dicts serialised once by orjson,
@@ -190,7 +205,8 @@ def version_json(row: ItemVersion, role: str) -> dict[str, Any]:
     return {"version": row.version, "content": row.content,
             "content_parts": row.content_parts or default_parts(role, row.content),
             "status": row.status, "model": row.model, "usage": row.usage,
-            "created_at": row.created_at, "replaced_at": row.replaced_at, "current": False}
+            "metadata": row.meta or None, "created_at": row.created_at,
+            "replaced_at": row.replaced_at, "current": False}
 
 
 def item_json(item: ConversationItem, versions: list[ItemVersion] | None) -> dict[str, Any]:
@@ -199,14 +215,13 @@ def item_json(item: ConversationItem, versions: list[ItemVersion] | None) -> dic
             "content": item.content,
             "content_parts": item.content_parts or default_parts(item.role, item.content),
             "content_type": item.content_type, "status": item.status, "model": item.model,
-            "usage": item.usage, "version": item.version,
+            "usage": item.usage, "metadata": item.meta or None, "version": item.version,
             "versions": [version_json(v, item.role) for v in versions or ()],
             "created_at": item.created_at, "updated_at": item.updated_at}
 
 
 async def render(items: ItemService, rows: list[ConversationItem]) -> list[ItemOut]:
-    versions = await items.versions_map(rows)
-    return [ItemOut.of(row, versions.get(row.id)) for row in rows]
+    return [ItemOut.of(view) for view in await items.views(rows)]
 
 
 @router.post(
@@ -225,18 +240,19 @@ async def create_items(conversation_id: ConversationId, body: ItemCreate, user: 
         assert body.role is not None and body.content is not None
         batch = [new_message(body.role, as_content(body.content), body.content_type)]
     if body.stream:
-        stored, reply, stream = await replies.send_streaming(
-            user.user_id, conversation_id, batch, generation=body.generation())
-        headers = {"x-parlay-item-id": stored[-1].id, "x-parlay-reply-id": reply.id}
-        return EventStreamResponse(stream, headers=headers, status_code=201)
+        streamed = await replies.send_streaming(user.user_id, conversation_id, batch,
+                                                generation=body.generation())
+        headers = {"x-parlay-item-id": streamed.items[-1].id,
+                   "x-parlay-reply-id": streamed.reply_id}
+        return EventStreamResponse(streamed.events, headers=headers, status_code=201)
     generate = body.generate if body.generate is not None else body.items is None
-    stored, reply = await replies.send(user.user_id, conversation_id, batch,
-                                       generation=body.generation(), generate=generate)
-    reply_out = ItemOut.of(reply) if reply is not None else None
+    sent = await replies.send(user.user_id, conversation_id, batch,
+                              generation=body.generation(), generate=generate)
+    reply = ItemOut.of(sent.reply) if sent.reply is not None else None
     if body.items is None:
-        return ItemCreated(data=ItemOut.of(stored[0]), reply=reply_out)
-    return ItemsCreated(data=[ItemOut.of(row) for row in stored], has_more=False,
-                        first_id=stored[0].id, last_id=stored[-1].id, reply=reply_out)
+        return ItemCreated(data=ItemOut.of(sent.items[0]), reply=reply)
+    return ItemsCreated(data=[ItemOut.of(item) for item in sent.items], has_more=False,
+                        first_id=sent.items[0].id, last_id=sent.items[-1].id, reply=reply)
 
 
 @router.get("/{conversation_id}/items", response_model=Page[ItemOut])
@@ -257,8 +273,7 @@ async def list_items(
 @router.get("/{conversation_id}/items/{item_id}", response_model=Data[ItemOut])
 async def get_item(conversation_id: ConversationId, item_id: ItemId, user: CurrentUser,
                    items: Items) -> Data[ItemOut]:
-    item, versions = await items.versions(user.user_id, conversation_id, item_id)
-    return Data(data=ItemOut.of(item, versions))
+    return Data(data=ItemOut.of(await items.view(user.user_id, conversation_id, item_id)))
 
 
 @router.patch("/{conversation_id}/items/{item_id}", response_model=Data[ItemOut])
@@ -266,7 +281,7 @@ async def edit_item(conversation_id: ConversationId, item_id: ItemId, body: Item
                     user: CurrentUser, items: Items) -> Data[ItemOut]:
     item = await items.edit(user.user_id, conversation_id, item_id,
                             content=as_content(body.content), content_type=body.content_type)
-    return Data(data=(await render(items, [item]))[0])
+    return Data(data=ItemOut.of(item))
 
 
 @router.delete("/{conversation_id}/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -281,22 +296,16 @@ async def delete_item(conversation_id: ConversationId, item_id: ItemId, user: Cu
              responses=UPSTREAM_ERRORS)
 async def regenerate_item(
     conversation_id: ConversationId, item_id: ItemId, user: CurrentUser, replies: Replies,
-    items: Items,
     body: Annotated[GenerationFields | None, Body()] = None,
 ) -> Data[ItemOut]:
     generation = (body or GenerationFields()).generation()
     item = await replies.regenerate(user.user_id, conversation_id, item_id, generation)
-    return Data(data=(await render(items, [item]))[0])
+    return Data(data=ItemOut.of(item))
 
 
 @router.get("/{conversation_id}/items/{item_id}/versions", response_model=Data[list[VersionOut]])
 async def item_versions(conversation_id: ConversationId, item_id: ItemId, user: CurrentUser,
                         items: Items) -> Data[list[VersionOut]]:
     """Every version, oldest first; the last one is the current content."""
-    item, versions = await items.versions(user.user_id, conversation_id, item_id)
-    current = VersionOut(
-        version=item.version, content=item.content,
-        content_parts=item.content_parts or default_parts(item.role, item.content),
-        status=item.status, model=item.model, usage=item.usage, created_at=item.updated_at,
-        replaced_at=None, current=True)
-    return Data(data=[*(VersionOut.of(v, item.role) for v in versions), current])
+    item = await items.view(user.user_id, conversation_id, item_id)
+    return Data(data=[*(VersionOut.of(v) for v in item.versions), VersionOut.current_of(item)])

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import text
 from starlette.responses import Response
 
 from parlay import __version__
 from parlay.api.deps import Context
-from parlay.errors import ServiceUnavailable
+from parlay.services.health import check_ready
 
 router = APIRouter(tags=["operations"])
 
@@ -33,12 +30,7 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"description": "DB unreachable"}})
 async def readyz(ctx: Context) -> Health:
-    try:
-        async with asyncio.timeout(2), ctx.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}",
-                                 code="database_unavailable") from None
+    await check_ready(ctx.engine)
     return Health(status="ready")
 
 

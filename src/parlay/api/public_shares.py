@@ -24,7 +24,7 @@ from parlay.api.schemas import ERROR_RESPONSES, Data
 from parlay.api.shares import FeedbackOut, Shares
 from parlay.db.models.conversations import ConversationItem
 from parlay.errors import ApiError, NotFound
-from parlay.services.items import default_parts
+from parlay.services.content import default_parts
 from parlay.services.shares import SharedView
 from parlay.web.assets import current_build
 

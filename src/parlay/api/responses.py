@@ -20,7 +20,6 @@ from parlay.api.schemas import ERROR_RESPONSES, ErrorResponse
 from parlay.api.sse import EventStreamResponse
 from parlay.context import AppContext
 from parlay.errors import BadRequest
-from parlay.services.chat import ChatService
 from parlay.services.responses import ChatModelStep, ResponseEventStream, ResponseService
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"], responses=ERROR_RESPONSES)
@@ -71,10 +70,8 @@ _UPSTREAM = {502: {"model": ErrorResponse, "description": "never: an upstream fa
 
 
 def response_service(ctx: AppContext, request_id: str | None) -> ResponseService:
-    chat = ChatService(ctx)
-    assert ctx.providers is not None
-    return ResponseService(ctx.sessionmaker, providers=ctx.providers, chat=chat,
-                           step=ChatModelStep(chat, request_id))
+    return ResponseService(ctx.sessionmaker, providers=ctx.providers,
+                           step=ChatModelStep(ctx.chat, request_id))
 
 
 _BY_ID = {"response_id": "$response.body#/id"}

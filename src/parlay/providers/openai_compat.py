@@ -27,11 +27,10 @@ from parlay.errors import (
     ValidationFailed,
 )
 from parlay.providers.base import ModelInfo, UpstreamUnreachable
+from parlay.providers.sse import is_done, next_event
 from parlay.providers.upstream_session import kept_alive_connection, new_session
 
-_DONE = b"data: [DONE]"
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
-_EVENT_SEPARATORS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 _PATHS = ("/models", "/chat/completions", "/embeddings")
 # What the upstream client raises: aiohttp's errors, and timeouts.
 _CLIENT_FAILURES = (aiohttp.ClientError, TimeoutError)
@@ -97,17 +96,17 @@ class OpenAICompatProvider:
             async for piece in _received(response.content):
                 buffer += piece
                 while True:
-                    event, buffer = _next_event(buffer)
+                    event, buffer = next_event(buffer)
                     if event is None:
                         break
-                    if event.startswith(_DONE):
+                    if is_done(event):
                         saw_done = await _read_to_end(response)
                         yield event
                         return
                     if event.strip():
                         yield event
             if buffer.strip():
-                saw_done = buffer.startswith(_DONE)
+                saw_done = is_done(buffer)
                 yield buffer + b"\n\n"
         except _CLIENT_FAILURES as exc:
             raise self._failure(exc, "stopped sending", "broke the stream") from None
@@ -272,20 +271,6 @@ def _status_of(error: ApiError) -> int | None:
 
 
 _CLIENT_ERRORS: dict[int, type[ApiError]] = {404: NotFound, 409: Conflict, 429: RateLimited}
-
-
-def _next_event(buffer: bytes) -> tuple[bytes | None, bytes]:
-    """Split off the first whole SSE event (with its blank-line terminator), if there is one."""
-    if b"\r" not in buffer:  # the common case: plain LF framing
-        index = buffer.find(b"\n\n")
-        if index == -1:
-            return None, buffer
-        return buffer[: index + 2], buffer[index + 2 :]
-    found = [(i, len(sep)) for sep in _EVENT_SEPARATORS if (i := buffer.find(sep)) != -1]
-    if not found:
-        return None, buffer
-    index, length = min(found)
-    return buffer[: index + length], buffer[index + length :]
 
 
 def _upstream_message(raw: bytes, status: int) -> tuple[str, str | None]:

@@ -1,40 +1,43 @@
-"""Chat completions and embeddings through the provider registry: the gateway hot path.
+"""Chat completions and embeddings through the provider registry: one provider call.
 
 Bodies are the client's OpenAI bodies, forwarded verbatim except that `model` becomes the
 upstream's id and Parlay's own fields (`conversation`, `store`) are dropped. Streams are relayed
-as the upstream's bytes; only events that mention usage are ever decoded.
+as the upstream's bytes; only events that mention usage are ever decoded here. This is the
+gateway hot path: a plain chat completion goes from `api/fastpath.py` straight to
+`ChatService.complete` / `open_stream`; the reply pipeline (`services/replies/`) calls
+`complete` / `open_events` once per model step.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
 from parlay.errors import ApiError, BadRequest, UpstreamError, error_body
-from parlay.providers.base import UpstreamUnreachable
+from parlay.providers.base import ModelInfo, UpstreamUnreachable
 from parlay.providers.registry import ProviderRegistry, ResolvedModel
-
-if TYPE_CHECKING:
-    from parlay.context import AppContext
-    from parlay.services.usage import UsageRecorder
+from parlay.providers.sse import DONE, data_event, is_done, usage_of
+from parlay.services.ratelimit import RateLimiter
+from parlay.services.usage import UsageRecorder
 
 log = logging.getLogger("parlay.chat")
 
 # Fields of the chat body that belong to Parlay (conversation store), never sent upstream.
 PARLAY_FIELDS = frozenset({"conversation", "store"})
-_DONE = b"data: [DONE]"
 _T = TypeVar("_T")
-SSE_DONE: Any = object()  # what sse_payloads gives for `data: [DONE]`
 
 
 class ChatService:
-    def __init__(self, ctx: AppContext) -> None:
-        self._registry: ProviderRegistry = ctx.providers
-        self._usage: UsageRecorder | None = ctx.usage
-        self._limiter = ctx.limiter
+    """Built once at start-up (`AppContext.chat`); holds no per-request state."""
+
+    def __init__(self, registry: ProviderRegistry, usage: UsageRecorder | None,
+                 limiter: RateLimiter) -> None:
+        self._registry = registry
+        self._usage = usage
+        self._limiter = limiter
 
     async def complete(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Non-streaming chat completion: the upstream's chat.completion object."""
@@ -48,14 +51,20 @@ class ChatService:
         return result
 
     async def open_stream(self, user_id: str, body: dict[str, Any], *,
-                          request_id: str | None = None) -> AsyncIterator[bytes]:
+                          request_id: str | None = None) -> StreamRelay:
+        """The plain gateway stream: the upstream's events for the client, ending with
+        `data: [DONE]` or, when the upstream breaks, with one `data: {"error": ...}` event.
+        Errors before the first byte (unknown model, upstream down) raise here."""
+        events = await self.open_events(user_id, body, keep_usage_chunk=wants_usage(body))
+        return StreamRelay(events, request_id)
+
+    async def open_events(self, user_id: str, body: dict[str, Any], *,
+                          keep_usage_chunk: bool) -> UpstreamEvents:
         """Resolve the model and open the upstream stream (errors raise here, before any
-        byte is sent); then return the SSE events, ending with `data: [DONE]` or, when the
-        upstream breaks, with one `data: {"error": ...}` event."""
+        byte is sent). Usage is always asked for, to be recorded."""
         check_chat_body(body)
         await self._limiter.check_budget("chat_tokens", user_id)
         resolved = self._registry.resolve(body["model"])
-        wants_usage = _wants_usage(body)
 
         async def opened(route: ResolvedModel) -> tuple[AsyncIterator[bytes], bytes]:
             events = route.provider.stream_chat(upstream_body(body, route.info, stream=True))
@@ -70,10 +79,9 @@ class ChatService:
 
         route, (events, first) = await self._first_answer(resolved, opened)
         client_model = body["model"] if route is resolved else route.info.id
-        return StreamRelay(events, first, wants_usage=wants_usage,
-                           on_usage=lambda usage: self._record(user_id, route, usage),
-                           rename=_rename_pair(route.info.upstream_id, client_model),
-                           request_id=request_id)
+        return UpstreamEvents(events, first, keep_usage_chunk=keep_usage_chunk,
+                              on_usage=lambda usage: self._record(user_id, route, usage),
+                              rename=_rename_pair(route.info.upstream_id, client_model))
 
     async def embeddings(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         check_embeddings_body(body)
@@ -112,18 +120,24 @@ class ChatService:
         self._limiter.spend_later("chat_tokens", user_id, prompt + completion)
 
 
-class StreamRelay:
-    """The client's view of an upstream stream: usage noted (and stripped unless asked for),
-    model renamed when the client used another id, upstream failures turned into one final
-    error event. `aclose()` (or cancelling the consumer) closes the upstream request."""
+class UpstreamEvents:
+    """One opened upstream stream, event by event as the upstream's bytes (model renamed
+    when the client used another id), without its `[DONE]`: iteration ends there and
+    `done` turns true. A stream that breaks or ends early raises `ApiError`. Usage is noted
+    (`usage`) and recorded once; a usage-only chunk is kept only if asked for.
+    `aclose()` closes the upstream request."""
 
-    def __init__(self, events: AsyncIterator[bytes], first: bytes, *, wants_usage: bool,
-                 on_usage: Callable[[Any], None], rename: tuple[bytes, bytes] | None,
-                 request_id: str | None) -> None:
-        self._upstream = events
-        self._events = self._relay(events, first, wants_usage, on_usage, rename, request_id)
+    def __init__(self, upstream: AsyncIterator[bytes], first: bytes, *, keep_usage_chunk: bool,
+                 on_usage: Callable[[Any], None], rename: tuple[bytes, bytes] | None) -> None:
+        self._upstream = upstream
+        self._keep_usage_chunk = keep_usage_chunk
+        self._on_usage = on_usage
+        self._rename = rename
+        self.usage: dict[str, Any] | None = None
+        self.done = False
+        self._events = self._relay(first)
 
-    def __aiter__(self) -> StreamRelay:
+    def __aiter__(self) -> UpstreamEvents:
         return self
 
     def __anext__(self) -> Awaitable[bytes]:
@@ -133,39 +147,60 @@ class StreamRelay:
         await self._events.aclose()
         await _close(self._upstream)
 
-    @staticmethod
-    async def _relay(events: AsyncIterator[bytes], event: bytes, wants_usage: bool,
-                     on_usage: Callable[[Any], None], rename: tuple[bytes, bytes] | None,
-                     request_id: str | None) -> AsyncIterator[bytes]:
-        usage: Any = None
-        done = False
+    async def _relay(self, event: bytes) -> AsyncIterator[bytes]:
+        rename = self._rename
         try:
-            while True:
-                if event.startswith(_DONE):
-                    done = True
-                    yield event
-                    return
-                if b'"usage"' in event and (found := _usage_of(event)) is not None:
-                    usage, chunk_is_usage_only = found
-                    if chunk_is_usage_only and not wants_usage:
-                        event = await anext(events)
+            while not is_done(event):
+                if b'"usage"' in event and (found := usage_of(event)) is not None:
+                    self.usage, alone = found
+                    if alone and not self._keep_usage_chunk:
+                        event = await anext(self._upstream)
                         continue
-                if rename is not None:
-                    event = _renamed(event, rename)
-                yield event
-                event = await anext(events)
+                yield event if rename is None else _renamed(event, rename)
+                event = await anext(self._upstream)
+            self.done = True
         except StopAsyncIteration:
-            yield _error_event(UpstreamError("the upstream stream ended before [DONE]"),
-                               request_id)
-        except ApiError as exc:
-            yield _error_event(exc, request_id)
-        except Exception:
-            log.exception("stream relay failed request_id=%s", request_id)
-            yield _error_event(UpstreamError("the stream failed inside Parlay",
-                                             code="stream_error"), request_id)
+            raise UpstreamError("the upstream stream ended before [DONE]") from None
         finally:
-            if done or usage is not None:
-                on_usage(usage)
+            if self.done or self.usage is not None:
+                self._on_usage(self.usage)
+
+
+class StreamRelay:
+    """The plain gateway's stream for the client: the events, then `[DONE]`, or one final
+    error event when the upstream breaks. `aclose()` closes the upstream request."""
+
+    def __init__(self, events: UpstreamEvents, request_id: str | None) -> None:
+        self._upstream = events
+        self._events = self._relay(events, request_id)
+
+    def __aiter__(self) -> StreamRelay:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        return self._events.__anext__()
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+        await self._upstream.aclose()
+
+    @staticmethod
+    async def _relay(events: UpstreamEvents, request_id: str | None) -> AsyncIterator[bytes]:
+        try:
+            async for event in events:
+                yield event
+        except Exception as exc:
+            yield error_event(exc, request_id)
+            return
+        yield DONE
+
+
+def error_event(exc: Exception, request_id: str | None) -> bytes:
+    """The last event of a stream that failed after it started (no `[DONE]` follows)."""
+    if not isinstance(exc, ApiError):
+        log.error("stream failed request_id=%s", request_id, exc_info=exc)
+        exc = UpstreamError("the stream failed inside Parlay", code="stream_error")
+    return data_event(error_body(exc.type, exc.code, exc.message, exc.param, request_id))
 
 
 def check_chat_body(body: Any) -> None:
@@ -203,8 +238,10 @@ def check_embeddings_body(body: Any) -> None:
                          param="input")
 
 
-def upstream_body(body: dict[str, Any], info: Any, *, stream: bool = False) -> dict[str, Any]:
-    """The client's body for the upstream: its model id, without Parlay's own fields."""
+def upstream_body(body: dict[str, Any], info: ModelInfo, *,
+                  stream: bool = False) -> dict[str, Any]:
+    """The client's body for the upstream: its model id, without Parlay's own fields; a
+    stream always asks for usage (Parlay records it)."""
     forwarded = {k: v for k, v in body.items() if k not in PARLAY_FIELDS}
     forwarded["model"] = info.upstream_id
     if stream:
@@ -212,6 +249,12 @@ def upstream_body(body: dict[str, Any], info: Any, *, stream: bool = False) -> d
         forwarded["stream_options"] = {**(body.get("stream_options") or {}),
                                        "include_usage": True}
     return forwarded
+
+
+def wants_usage(body: dict[str, Any]) -> bool:
+    """The client asked for the final usage chunk (`stream_options.include_usage`)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 def _check_object(body: Any) -> None:
@@ -229,44 +272,6 @@ def _check_model(body: dict[str, Any]) -> None:
                          param="model")
 
 
-def _wants_usage(body: dict[str, Any]) -> bool:
-    options = body.get("stream_options")
-    return isinstance(options, dict) and bool(options.get("include_usage"))
-
-
-def _usage_of(event: bytes) -> tuple[Any, bool] | None:
-    """(usage, chunk has no choices) for an event carrying a usage object, else None."""
-    if b'"usage":null' in event or b'"usage": null' in event:
-        return None
-    payload = event.partition(b"data:")[2].strip()
-    try:
-        chunk = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    usage = chunk.get("usage") if isinstance(chunk, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    return usage, not chunk.get("choices")
-
-
-def sse_payloads(event: bytes) -> list[Any]:
-    """The decoded JSON of each `data:` line of one SSE event (SSE_DONE for [DONE]); lines
-    that are not JSON are skipped. The one parser of relayed events (replies, responses)."""
-    payloads: list[Any] = []
-    for line in event.split(b"\n"):
-        if not line.startswith(b"data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == b"[DONE]":
-            payloads.append(SSE_DONE)
-            continue
-        try:
-            payloads.append(orjson.loads(payload))
-        except orjson.JSONDecodeError:
-            continue
-    return payloads
-
-
 def _rename_pair(upstream_id: str, client_id: str) -> tuple[bytes, bytes] | None:
     if upstream_id == client_id:
         return None
@@ -277,11 +282,6 @@ def _renamed(event: bytes, rename: tuple[bytes, bytes]) -> bytes:
     old, new = rename
     return (event.replace(b'"model":' + old, b'"model":' + new)
                  .replace(b'"model": ' + old, b'"model": ' + new))
-
-
-def _error_event(exc: ApiError, request_id: str | None) -> bytes:
-    body = error_body(exc.type, exc.code, exc.message, exc.param, request_id)
-    return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
 def _int(value: Any) -> int:

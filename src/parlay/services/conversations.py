@@ -18,6 +18,7 @@ from parlay.db.repositories import items as item_repo
 from parlay.db.repositories import shares as share_repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import BadRequest, NotFound, ValidationFailed
+from parlay.services.content import check_storable
 
 T = TypeVar("T")
 Order = Literal["asc", "desc"]
@@ -45,25 +46,6 @@ def not_found(conversation_id: str) -> NotFound:
 def invalid_cursor(cursor: str) -> BadRequest:
     return BadRequest(f"'after' names no item of this list: {cursor!r}", code="invalid_cursor",
                       param="after")
-
-
-def check_storable(value: Any, param: str) -> None:
-    """Refuse what PostgreSQL cannot store in text or JSON: NUL characters, lone surrogates."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValidationFailed("text must not contain NUL characters", param=param)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationFailed("text must be valid Unicode (no lone surrogates)",
-                                   param=param) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_storable(key, param)
-            check_storable(item, f"{param}.{key}"[:100])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_storable(item, f"{param}.{index}")
 
 
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

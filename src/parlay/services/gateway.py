@@ -21,6 +21,8 @@ from parlay.db.repositories import providers as repo
 from parlay.errors import ApiError
 from parlay.providers.config import ProviderSpec, env_provider, load_providers_file
 from parlay.providers.registry import CatalogOverride, ProviderRegistry
+from parlay.services.chat import ChatService
+from parlay.services.replies import ReplyDeps
 from parlay.services.secretbox import SecretBox
 from parlay.services.usage import UsageRecorder
 
@@ -220,13 +222,16 @@ def _fingerprint(records: Any, overrides: Any) -> tuple[Any, ...]:
 
 
 async def start_gateway(ctx: AppContext) -> None:
-    """Fill ctx.providers / ctx.usage / ctx.gateway; shutdown is pushed on ctx.resources."""
+    """Fill ctx.providers / usage / gateway / chat / replies; shutdown is pushed on
+    ctx.resources."""
     registry = ProviderRegistry(default_model=ctx.settings.default_model)
     ctx.providers = registry
     recorder = UsageRecorder(ctx.sessionmaker)
     recorder.start()
     ctx.usage = recorder
     ctx.resources.push_async_callback(recorder.aclose)
+    ctx.chat = ChatService(registry, recorder, ctx.limiter)
+    ctx.replies = ReplyDeps(ctx.chat, registry, ctx.sessionmaker)
     gateway = Gateway(registry, ctx.sessionmaker, SecretBox(ctx.settings.resolved_secret_key()))
     ctx.gateway = gateway
     ctx.resources.push_async_callback(gateway.aclose)

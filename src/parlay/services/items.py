@@ -4,6 +4,8 @@ the earlier content as a version, deletion."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -15,52 +17,78 @@ from parlay.db.models.conversations import Conversation, ConversationItem, ItemV
 from parlay.db.repositories import conversations as conversation_repo
 from parlay.db.repositories import items as repo
 from parlay.db.repositories.items import NewItem
-from parlay.errors import Conflict, NotFound, ValidationFailed
-from parlay.services.conversations import (
-    Order,
-    PageResult,
-    check_storable,
-    invalid_cursor,
-    not_found,
+from parlay.errors import Conflict, NotFound
+from parlay.services.content import (
+    Content,
+    check_content,
+    check_content_type,
+    default_parts,
+    parts_of,
+    text_of,
 )
-
-TEXT_PART_TYPES = frozenset({"input_text", "output_text", "text", "refusal"})
-
-
-def text_of(content: str | Sequence[dict[str, Any]]) -> str:
-    """The plain text of string content or of OpenAI content parts (text parts joined)."""
-    if isinstance(content, str):
-        return content
-    texts = [str(part.get("text") or part.get("refusal") or "") for part in content
-             if part.get("type") in TEXT_PART_TYPES]
-    return "\n".join(t for t in texts if t)
+from parlay.services.conversations import Order, PageResult, invalid_cursor, not_found
 
 
-def parts_of(content: str | Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """What to keep in `content_parts`: structured input as given; NULL for plain text."""
-    if isinstance(content, str):
-        return None
-    parts = [dict(part) for part in content]
-    for index, part in enumerate(parts):
-        kind = part.get("type")
-        if not isinstance(kind, str) or not kind:
-            raise ValidationFailed("every content part needs a string 'type'",
-                                   param=f"content.{index}.type")
-        if kind in ("input_text", "output_text", "text") and not isinstance(part.get("text"),
-                                                                           str):
-            raise ValidationFailed(f"a {kind!r} part needs a string 'text'",
-                                   param=f"content.{index}.text")
-    return parts
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    """An earlier content of an item."""
+
+    version: int
+    content: str
+    content_parts: list[dict[str, Any]]
+    status: str
+    model: str | None
+    usage: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    created_at: datetime
+    replaced_at: datetime
+
+    @classmethod
+    def of(cls, row: ItemVersion, role: str) -> VersionView:
+        return cls(version=row.version, content=row.content,
+                   content_parts=row.content_parts or default_parts(role, row.content),
+                   status=row.status, model=row.model, usage=row.usage,
+                   metadata=row.meta or None, created_at=row.created_at,
+                   replaced_at=row.replaced_at)
 
 
-def default_parts(role: str, text: str) -> list[dict[str, Any]]:
-    kind = "output_text" if role == "assistant" else "input_text"
-    return [{"type": kind, "text": text}]
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """An item's public fields (what the API shows of it), with its earlier versions."""
+
+    id: str
+    type: str
+    conversation_id: str
+    role: str
+    content: str
+    content_parts: list[dict[str, Any]]
+    content_type: str
+    status: str
+    model: str | None
+    usage: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    versions: tuple[VersionView, ...] = ()
+
+    @classmethod
+    def of(cls, row: ConversationItem, versions: Sequence[ItemVersion] = ()) -> ItemView:
+        return cls(
+            id=row.id, type=row.type, conversation_id=row.conversation_id, role=row.role,
+            content=row.content,
+            content_parts=row.content_parts or default_parts(row.role, row.content),
+            content_type=row.content_type, status=row.status, model=row.model,
+            usage=row.usage, metadata=row.meta or None, version=row.version,
+            created_at=row.created_at, updated_at=row.updated_at,
+            versions=tuple(VersionView.of(v, row.role) for v in versions))
 
 
-def new_message(role: str, content: str | Sequence[dict[str, Any]],
-                content_type: str = "text") -> NewItem:
-    check_storable(content, "content")
+def new_message(role: str, content: Content, content_type: str = "text",
+                param: str = "content") -> NewItem:
+    """A message to store, within the content caps (services.content)."""
+    check_content(content, param)
+    check_content_type(content_type)
     return NewItem(role=role, content=text_of(content), content_parts=parts_of(content),
                    content_type=content_type)
 
@@ -76,12 +104,12 @@ class ItemService:
         return conversation
 
     async def add(self, user_id: str, conversation_id: str, items: Sequence[NewItem],
-                  ) -> list[ConversationItem]:
+                  ) -> list[ItemView]:
         """Append items (committed), in order, at the end of the caller's conversation."""
         conversation = await self.conversation(user_id, conversation_id)
         rows = await self.insert(conversation.id, items)
         await self.session.commit()
-        return rows
+        return [ItemView.of(row) for row in rows]
 
     async def insert(self, conversation_id: str, items: Sequence[NewItem],
                      ) -> list[ConversationItem]:
@@ -128,10 +156,11 @@ class ItemService:
         return PageResult(rows[:limit], len(rows) > limit, total)
 
     async def edit(self, user_id: str, conversation_id: str, item_id: str, *,
-                   content: str | Sequence[dict[str, Any]],
-                   content_type: str | None = None) -> ConversationItem:
+                   content: Content, content_type: str | None = None) -> ItemView:
         """Replace the content; the previous content is kept as a version."""
-        check_storable(content, "content")
+        check_content(content)
+        if content_type is not None:
+            check_content_type(content_type)
         item = await self.get(user_id, conversation_id, item_id)
         if item.status == "in_progress":
             raise Conflict("this reply is still being written", code="item_in_progress")
@@ -144,7 +173,7 @@ class ItemService:
         item.updated_at = utcnow()
         await conversation_repo.touch(self.session, conversation_id)
         await self.commit_version_change()
-        return item
+        return (await self.views([item]))[0]
 
     async def delete(self, user_id: str, conversation_id: str, item_id: str) -> None:
         item = await self.get(user_id, conversation_id, item_id)
@@ -152,11 +181,13 @@ class ItemService:
             await conversation_repo.item_removed(self.session, conversation_id)
         await self.session.commit()
 
-    async def versions(self, user_id: str, conversation_id: str, item_id: str,
-                       ) -> tuple[ConversationItem, list[ItemVersion]]:
-        item = await self.get(user_id, conversation_id, item_id)
-        found = await repo.versions_of(self.session, [item.id]) if item.version > 1 else {}
-        return item, found.get(item.id, [])
+    async def view(self, user_id: str, conversation_id: str, item_id: str) -> ItemView:
+        """One item of the caller's conversation, with its earlier versions."""
+        return (await self.views([await self.get(user_id, conversation_id, item_id)]))[0]
+
+    async def views(self, rows: Sequence[ConversationItem]) -> list[ItemView]:
+        versions = await self.versions_map(rows)
+        return [ItemView.of(row, versions.get(row.id, ())) for row in rows]
 
     async def versions_map(self, items: Sequence[ConversationItem],
                            ) -> dict[str, list[ItemVersion]]:

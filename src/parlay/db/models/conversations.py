@@ -63,6 +63,8 @@ class ConversationItem(Base):
     status: Mapped[str] = mapped_column(String(16), default="completed")
     model: Mapped[str | None] = mapped_column(String(200))
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # What produced the item, recorded by the reply pipeline (memories used, tool details).
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -85,6 +87,7 @@ class ItemVersion(Base):
     status: Mapped[str] = mapped_column(String(16))
     model: Mapped[str | None] = mapped_column(String(200))
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when this version was made
     replaced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

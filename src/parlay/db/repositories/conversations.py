@@ -185,8 +185,10 @@ async def count_owned(session: AsyncSession, user_id: str, project_id: str | Non
     return int(await session.scalar(query) or 0)
 
 
-async def allocate_positions(session: AsyncSession, conversation_id: str, count: int) -> int:
-    """Reserve `count` consecutive positions and return the first one.
+async def allocate_positions(session: AsyncSession, conversation_id: str, count: int, *,
+                             moved: int = 0) -> int:
+    """Reserve `count` consecutive positions and return the first one; `moved` of them are
+    for items that move there (they are not counted again).
 
     One UPDATE ... RETURNING: it also takes the row lock, so concurrent appends to the same
     conversation serialise here instead of colliding on the (conversation, position) key.
@@ -195,7 +197,7 @@ async def allocate_positions(session: AsyncSession, conversation_id: str, count:
         update(Conversation)
         .where(Conversation.id == conversation_id)
         .values(next_position=Conversation.next_position + count,
-                item_count=Conversation.item_count + count, updated_at=utcnow())
+                item_count=Conversation.item_count + count - moved, updated_at=utcnow())
         .returning(Conversation.next_position)
     )
     if next_position is None:

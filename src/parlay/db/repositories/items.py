@@ -52,6 +52,7 @@ class NewItem:
     model: str | None = None
     usage: dict[str, Any] | None = None
     type: str = "message"
+    meta: dict[str, Any] | None = None
 
 
 async def insert_items(session: AsyncSession, conversation_id: str, first_position: int,
@@ -62,8 +63,8 @@ async def insert_items(session: AsyncSession, conversation_id: str, first_positi
             id=new_id("msg"), conversation_id=conversation_id, position=first_position + i,
             type=item.type, role=item.role, content=item.content,
             content_parts=item.content_parts, content_type=item.content_type,
-            status=item.status, model=item.model, usage=item.usage, version=1,
-            created_at=now, updated_at=now,
+            status=item.status, model=item.model, usage=item.usage, meta=item.meta,
+            version=1, created_at=now, updated_at=now,
         )
         for i, item in enumerate(items)
     ]
@@ -253,12 +254,22 @@ async def delete_item(session: AsyncSession, item_id: str) -> bool:
 
 
 async def finalize(session: AsyncSession, item_id: str, *, content: str, status: str,
-                   usage: dict[str, Any] | None) -> bool:
+                   usage: dict[str, Any] | None, meta: dict[str, Any] | None) -> bool:
     """Write a streamed reply's final text and status; False if the item is gone."""
     result = await session.execute(
         update(ConversationItem)
         .where(ConversationItem.id == item_id)
-        .values(content=content, status=status, usage=usage, updated_at=utcnow())
+        .values(content=content, status=status, usage=usage, meta=meta, updated_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+async def move(session: AsyncSession, item_id: str, position: int) -> bool:
+    """Give an item another (free) position: a streamed reply moves after the tool items
+    written while it was in progress."""
+    result = await session.execute(
+        update(ConversationItem).where(ConversationItem.id == item_id)
+        .values(position=position, updated_at=utcnow())
     )
     return bool(result.rowcount)
 
@@ -278,7 +289,7 @@ def archive_version(session: AsyncSession, item: ConversationItem) -> ItemVersio
     version = ItemVersion(
         id=new_id("ver"), item_id=item.id, version=item.version, content=item.content,
         content_parts=item.content_parts, status=item.status, model=item.model,
-        usage=item.usage, created_at=item.updated_at, replaced_at=utcnow(),
+        usage=item.usage, meta=item.meta, created_at=item.updated_at, replaced_at=utcnow(),
     )
     session.add(version)
     return version

@@ -18,8 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parlay.db.base import new_id
 from parlay.db.repositories import responses as repo
 from parlay.errors import BadRequest, NotFound
+from parlay.providers.registry import ProviderRegistry
 from parlay.services.chat_messages import chat_messages
-from parlay.services.replies import HISTORY_LIMIT, ReplyService
+from parlay.services.items import ItemService
+from parlay.services.replies import (
+    CONTEXT_STEPS,
+    HISTORY_LIMIT,
+    ReplyContext,
+    choose_model,
+)
 from parlay.services.responses.model_step import StepCall
 from parlay.services.responses.request import (
     FunctionCallItem,
@@ -50,7 +57,7 @@ def response_not_found(response_id: str, param: str = "response_id") -> NotFound
     return NotFound(f"no response {response_id!r}", code="response_not_found", param=param)
 
 
-async def prepare_turn(session: AsyncSession, replies: ReplyService, user_id: str,
+async def prepare_turn(session: AsyncSession, providers: ProviderRegistry, user_id: str,
                        request: ResponseRequest) -> PreparedTurn:
     """Read what the turn needs (no connection is held afterwards: the caller commits)."""
     input_items = [stored_input_item(item) for item in request.input_items()]
@@ -67,11 +74,16 @@ async def prepare_turn(session: AsyncSession, replies: ReplyService, user_id: st
     else:
         _check_approvals(input_items, [])
     conversation_id = request.conversation_id
+    conversation = None
     if conversation_id is not None:
-        conversation = await replies.items.conversation(user_id, conversation_id)
-        history = await replies.history(user_id, conversation.id, conversation.next_position)
+        conversation = await ItemService(session).conversation(user_id, conversation_id)
         known_model = conversation.model
-    model = await replies.model_for(user_id, known_model, request.model)
+    model = await choose_model(session, providers, user_id, known_model, request.model)
+    if conversation is not None:  # the reply pipeline's context: preamble, history, ...
+        context = await CONTEXT_STEPS.build(ReplyContext(
+            user_id=user_id, model=model, session=session, conversation_id=conversation.id,
+            below_position=conversation.next_position))
+        history = context.system + context.history
     messages = [{"role": "system", "content": request.instructions}] if request.instructions \
         else []
     messages += history + chat_messages(input_items)

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from parlay.errors import ApiError, UpstreamError
-from parlay.services.chat import SSE_DONE, ChatService, sse_payloads
+from parlay.providers import sse
+from parlay.providers.sse import completion_events
+from parlay.services.chat import ChatService
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,21 +91,8 @@ class ChatModelStep:
 
 
 def _events_of_completion(result: dict[str, Any]) -> list[StepEvent]:
-    choices = result.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-    events: list[StepEvent] = []
-    if isinstance(message.get("content"), str) and message["content"]:
-        events.append(TextDelta(message["content"]))
-    for index, call in enumerate(message.get("tool_calls") or ()):
-        if not isinstance(call, dict):
-            continue
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
-        events.append(ToolCallDelta(index, call.get("id"), function.get("name"),
-                                    str(function.get("arguments") or "")))
-    usage = result.get("usage") if isinstance(result.get("usage"), dict) else None
-    events.append(StepDone(choice.get("finish_reason"), usage, result.get("model")))
-    return events
+    decoded = _Decoded()
+    return decoded.note(completion_events(result))
 
 
 class _Replay:
@@ -124,6 +113,35 @@ class _Replay:
         self._events.clear()
 
 
+class _Decoded:
+    """The wire's typed events (providers.sse) as step events."""
+
+    def __init__(self) -> None:
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.model: str | None = None
+        self.ended = False
+
+    def note(self, found: list[sse.ModelEvent]) -> list[StepEvent]:
+        events: list[StepEvent] = []
+        for event in found:
+            if isinstance(event, sse.TextDelta):
+                events.append(TextDelta(event.text))
+            elif isinstance(event, sse.ToolCallDelta):
+                events.append(ToolCallDelta(event.index, event.id, event.name,
+                                            event.arguments))
+            elif isinstance(event, sse.UsageReport):
+                self.usage = event.usage
+            elif isinstance(event, sse.Finish):
+                self.finish_reason, self.model = event.reason, event.model or self.model
+            elif isinstance(event, sse.StreamFailed):
+                raise _error_of(event.error)
+            elif isinstance(event, sse.Done):
+                self.ended = True
+                events.append(StepDone(self.finish_reason, self.usage, self.model))
+        return events
+
+
 class _ChunkEvents:
     """chat.completion.chunk events (as relayed by ChatService) as step events. A class, not
     a generator: closing it closes the upstream even after a cancellation."""
@@ -131,59 +149,25 @@ class _ChunkEvents:
     def __init__(self, relay: Any) -> None:
         self._relay = relay
         self._pending: deque[StepEvent] = deque()
-        self._finish_reason: str | None = None
-        self._usage: dict[str, Any] | None = None
-        self._model: str | None = None
-        self._ended = False
+        self._decoded = _Decoded()
 
     def __aiter__(self) -> _ChunkEvents:
         return self
 
     async def __anext__(self) -> StepEvent:
         while not self._pending:
-            if self._ended:
+            if self._decoded.ended:
                 raise StopAsyncIteration
             try:
                 event = await anext(self._relay)
             except StopAsyncIteration:
                 raise UpstreamError("the upstream stream ended before [DONE]",
                                     code="stream_error") from None
-            for payload in sse_payloads(event):
-                self._note(payload)
+            self._pending.extend(self._decoded.note(sse.parse_event(event)))
         return self._pending.popleft()
 
-    def _note(self, payload: Any) -> None:
-        if payload is SSE_DONE:
-            self._ended = True
-            self._pending.append(StepDone(self._finish_reason, self._usage, self._model))
-            return
-        if not isinstance(payload, dict):
-            return
-        if isinstance(payload.get("error"), dict):
-            raise _error_of(payload["error"])
-        self._model = payload.get("model") or self._model
-        if isinstance(payload.get("usage"), dict):
-            self._usage = payload["usage"]
-        for choice in payload.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("index", 0) == 0:
-                self._note_choice(choice)
-
-    def _note_choice(self, choice: dict[str, Any]) -> None:
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            self._pending.append(TextDelta(delta["content"]))
-        for call in delta.get("tool_calls") or ():
-            if not isinstance(call, dict):
-                continue
-            function = call.get("function") if isinstance(call.get("function"), dict) else {}
-            self._pending.append(ToolCallDelta(
-                int(call.get("index") or 0), call.get("id"), function.get("name"),
-                str(function.get("arguments") or "")))
-        if choice.get("finish_reason"):
-            self._finish_reason = choice["finish_reason"]
-
     async def aclose(self) -> None:
-        self._ended = True
+        self._decoded.ended = True
         self._pending.clear()
         await self._relay.aclose()
 

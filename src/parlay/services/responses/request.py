@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from parlay.errors import BadRequest, ValidationFailed
+from parlay.services.content import check_content
 from parlay.services.conversations import ID_PATTERN, check_storable
 
 # Parameters whose meaning Parlay does not serve (yet): a clear 400, not silence.
@@ -228,9 +229,20 @@ def parse_request(body: dict[str, Any]) -> ResponseRequest:
     try:
         for name in ("input", "instructions", "metadata"):
             check_storable(body.get(name), name)
+        _check_message_contents(body.get("input"))
     except ValidationFailed as exc:  # text the database could not keep
         raise BadRequest(exc.message, code="invalid_value", param=exc.param) from None
     return request
+
+
+def _check_message_contents(raw: Any) -> None:
+    """Input messages are stored: the content caps of every stored message apply."""
+    if isinstance(raw, str):
+        check_content(raw, "input")
+        return
+    for index, item in enumerate(raw if isinstance(raw, list) else ()):
+        if isinstance(item, dict) and item.get("type", "message") == "message":
+            check_content(item.get("content"), f"input[{index}].content")
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:

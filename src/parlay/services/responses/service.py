@@ -16,9 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from parlay.db.repositories import responses as repo
 from parlay.errors import ApiError, UpstreamError
 from parlay.providers.registry import ProviderRegistry
-from parlay.services.chat import ChatService
 from parlay.services.conversations import invalid_cursor
-from parlay.services.replies import ReplyService
 from parlay.services.responses.context import PreparedTurn, prepare_turn, response_not_found
 from parlay.services.responses.model_step import ModelStep, StepEvents
 from parlay.services.responses.request import ResponseRequest, parse_request
@@ -31,10 +29,9 @@ log = logging.getLogger("parlay.responses")
 
 class ResponseService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *,
-                 providers: ProviderRegistry, chat: ChatService, step: ModelStep) -> None:
+                 providers: ProviderRegistry, step: ModelStep) -> None:
         self._sessionmaker = sessionmaker
         self._providers = providers
-        self._chat = chat
         self._step = step
         self._store = ResponseStore(sessionmaker)
 
@@ -56,9 +53,7 @@ class ResponseService:
 
     async def _prepare(self, user_id: str, request: ResponseRequest) -> PreparedTurn:
         async with self._sessionmaker() as session:
-            replies = ReplyService(session, chat=self._chat, providers=self._providers,
-                                   sessionmaker=self._sessionmaker)
-            turn = await prepare_turn(session, replies, user_id, request)
+            turn = await prepare_turn(session, self._providers, user_id, request)
             await session.commit()  # no connection is held while the model works
         return turn
 

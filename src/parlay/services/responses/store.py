@@ -21,7 +21,8 @@ from parlay.db.models.responses import StoredResponse
 from parlay.db.repositories import responses as repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import ApiError
-from parlay.services.items import ItemService, text_of
+from parlay.services.content import text_of
+from parlay.services.items import ItemService
 from parlay.services.responses.context import PreparedTurn
 from parlay.services.responses.run import ResponseHead, ResponseRun, render_response
 

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from parlay.errors import ApiError, UpstreamError
-from parlay.services.reply_stream import CHECKPOINT_SECONDS
+from parlay.services.replies.persist import CHECKPOINT_SECONDS
 from parlay.services.responses.model_step import StepEvents
 from parlay.services.responses.run import ResponseRun
 

@@ -1,0 +1,42 @@
+"""How a reply is produced, in three steps: context -> run -> persist.
+
+- `context.py`  what the model sees: ordered steps (profile preamble, history, tools offered)
+- `run.py`      the model, once per step, stream or not; the tool loop between steps
+- `persist.py`  placeholder, checkpoints, tool items, the final state, written once
+- `tools.py`    the seam server-side tools plug into (ToolRunner)
+- `pipeline.py` the entry points (chat completions, conversation items, regenerate)
+Events on the wire are decoded in one place, `parlay.providers.sse`.
+"""
+
+from parlay.services.replies.context import (
+    CONTEXT_STEPS,
+    HISTORY_LIMIT,
+    ContextStep,
+    ReplyContext,
+)
+from parlay.services.replies.persist import ReplyOutcome, ReplyStore
+from parlay.services.replies.pipeline import (
+    ChatAnswer,
+    Generation,
+    ReplyDeps,
+    ReplyPipeline,
+    SentItems,
+    StoredTurn,
+    StreamedReply,
+    choose_model,
+)
+from parlay.services.replies.run import MAX_STEPS, ReplyRun
+from parlay.services.replies.tools import (
+    ToolCall,
+    ToolResult,
+    ToolRunner,
+    ToolRunnerFactory,
+    ToolStatus,
+)
+
+__all__ = [
+    "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "ChatAnswer", "ContextStep", "Generation",
+    "ReplyContext", "ReplyDeps", "ReplyOutcome", "ReplyPipeline", "ReplyRun", "ReplyStore",
+    "SentItems", "StoredTurn", "StreamedReply", "ToolCall", "ToolResult", "ToolRunner",
+    "ToolRunnerFactory", "ToolStatus", "choose_model",
+]

@@ -10,8 +10,12 @@ Replies are deterministic: "echo: <last user message>". The last user message ca
   "!xss"          answer with XSS_REPLY (HTML and script a browser must never run)
   "!call NAME {json}"  answer with a call of tool NAME with these arguments (streamed: in
                   pieces), finish_reason "tool_calls"
-When the last message is a tool result, the reply is "tool said: <its content>" (the end of
-a function-call round trip). A reply cut short by max_tokens ends with finish_reason "length".
+  "!tool add {"a": 1} ;; add {"a": 2}"  the same for one or more calls (" ;; " between them),
+                  with ids call_<results so far>_<index>
+  "!toolloop add {...}"  call the tool at every step, whatever the results (a step limit test)
+When the messages end with tool results, the reply is "tool said: <their contents joined by
+' | '>" (the end of a function-call round trip). A reply cut short by max_tokens ends with
+finish_reason "length".
 Every request received is kept in `MockUpstream.requests` (method, path, headers, body).
 """
 
@@ -130,12 +134,12 @@ class MockUpstream:
         if command == "!sleep":
             await asyncio.sleep(float(arg or 1))
         messages = body.get("messages", [])
-        last = messages[-1] if messages else {}
+        results = _results(messages)
         reply = {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(command, f"echo: {prompt}")
-        if last.get("role") == "tool":
-            reply = f"tool said: {last.get('content')}"
-        elif command == "!call":
-            return self._tool_call(body, arg, f"call_mock{len(self.requests)}")
+        if results and command != "!toolloop":
+            reply = "tool said: " + " | ".join(str(m.get("content")) for m in results)
+        elif calls := self._calls(command, arg, messages):
+            return self._tool_answer(body, calls)
         finish = "stop"
         if body.get("max_tokens") is not None and len(reply.split()) > int(body["max_tokens"]):
             reply, finish = " ".join(reply.split()[: int(body["max_tokens"])]), "length"
@@ -152,24 +156,41 @@ class MockUpstream:
             "usage": usage,
         })
 
-    def _tool_call(self, body: dict, arg: str, call_id: str) -> Response:
-        """The model asks for a tool: `arg` is "NAME {json arguments}"."""
-        name, _, arguments = arg.partition(" ")
-        usage = _usage(body.get("messages", []), len(arguments.split()) + 1)
+    def _calls(self, command: str, arg: str, messages: list[dict]) -> list[dict]:
+        """The tool calls `!call`, `!tool` and `!toolloop` ask for."""
+        if command == "!call":
+            specs, ids = [arg], [f"call_mock{len(self.requests)}"]
+        elif command in ("!tool", "!toolloop"):
+            specs = arg.split(" ;; ")
+            done = sum(1 for m in messages if m.get("role") == "tool")
+            ids = [f"call_{done}_{index}" for index in range(len(specs))]
+        else:
+            return []
+        calls = []
+        for call_id, spec in zip(ids, specs, strict=True):
+            name, _, arguments = spec.strip().partition(" ")
+            calls.append({"id": call_id, "type": "function",
+                          "function": {"name": name, "arguments": arguments.strip() or "{}"}})
+        return calls
+
+    def _tool_answer(self, body: dict, calls: list[dict]) -> Response:
+        """The model asks for tools (streamed: each call's arguments in pieces)."""
+        arguments = [call["function"]["arguments"] for call in calls]
+        usage = _usage(body.get("messages", []), sum(len(a.split()) + 1 for a in arguments))
         base = {"id": "chatcmpl-mock", "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
-            call = {"id": call_id, "type": "function",
-                    "function": {"name": name, "arguments": arguments}}
             return JSONResponse({**base, "object": "chat.completion", "usage": usage, "choices": [
                 {"index": 0, "finish_reason": "tool_calls",
-                 "message": {"role": "assistant", "content": None, "tool_calls": [call]}}]})
-        third = max(len(arguments) // 3, 1)
-        pieces = [arguments[i:i + third] for i in range(0, len(arguments), third)]
-        first = {"index": 0, "id": call_id, "type": "function",
-                 "function": {"name": name, "arguments": ""}}
-        deltas = [{"role": "assistant", "content": None, "tool_calls": [first]}]
-        deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
-                   for piece in pieces]
+                 "message": {"role": "assistant", "content": None, "tool_calls": calls}}]})
+        deltas = []
+        for index, (call, text) in enumerate(zip(calls, arguments, strict=True)):
+            first = {"index": index, "id": call["id"], "type": "function",
+                     "function": {"name": call["function"]["name"], "arguments": ""}}
+            deltas.append({"role": "assistant", "content": None, "tool_calls": [first]}
+                          if index == 0 else {"tool_calls": [first]})
+            third = max(len(text) // 3, 1)
+            deltas += [{"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                       for piece in (text[i:i + third] for i in range(0, len(text), third))]
         chunk = {**base, "object": "chat.completion.chunk"}
         events = [{**chunk, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
                   for d in deltas]
@@ -218,6 +239,16 @@ def _last_user_text(messages: list[dict]) -> str:
                 return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
             return str(content or "")
     return ""
+
+
+def _results(messages: list[dict]) -> list[dict]:
+    """The tool results the messages end with."""
+    trailing: list[dict] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        trailing.insert(0, message)
+    return trailing
 
 
 def _usage(messages: list[dict], completion_tokens: int) -> dict[str, int]:

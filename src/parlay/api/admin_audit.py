@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from parlay.api.admin_users import Limit, Offset, page_of
 from parlay.api.deps import AdminUser, SessionDep
 from parlay.api.schemas import ERROR_RESPONSES, Page
-from parlay.db.models.audit import AuditEntry
 from parlay.services import audit as audit_service
+from parlay.services.audit import AuditView
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
@@ -28,7 +28,7 @@ class AuditOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, entry: AuditEntry) -> AuditOut:
+    def of(cls, entry: AuditView) -> AuditOut:
         return cls(id=entry.id, actor_id=entry.actor_id, action=entry.action,
                    target_type=entry.target_type, target_id=entry.target_id,
                    changes=entry.changes, created_at=entry.created_at)

@@ -11,8 +11,7 @@ from starlette.responses import Response
 
 from parlay.api.deps import Accounts, CurrentUser
 from parlay.api.schemas import ERROR_RESPONSES, Data
-from parlay.db.models.accounts import ApiKey, User
-from parlay.services.accounts import TokenPair
+from parlay.services.accounts import ApiKeyView, TokenPair, UserView
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -56,7 +55,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: UserView) -> UserOut:
         return cls(id=user.id, role=user.role, email=user.email, display_name=user.display_name,
                    disabled=user.disabled, created_at=user.created_at)
 
@@ -77,7 +76,7 @@ class ApiKeyOut(BaseModel):
     expires_at: datetime | None
 
     @classmethod
-    def of(cls, key: ApiKey) -> ApiKeyOut:
+    def of(cls, key: ApiKeyView) -> ApiKeyOut:
         return cls(id=key.id, name=key.name, prefix=key.prefix, last4=key.last4,
                    created_at=key.created_at, expires_at=key.expires_at)
 

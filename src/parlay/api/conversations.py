@@ -21,7 +21,7 @@ from parlay.api.items import (
 )
 from parlay.api.schemas import ERROR_RESPONSES, Data, Page
 from parlay.db.models.conversations import Conversation
-from parlay.services.conversations import ConversationService
+from parlay.services.conversations import ConversationService, ConversationView
 from parlay.services.items import ItemService, new_message
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"],
@@ -64,11 +64,11 @@ class ConversationOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, conversation: Conversation) -> ConversationOut:
-        return cls(id=conversation.id, title=conversation.title, metadata=conversation.meta,
-                   model=conversation.model, project_id=conversation.project_id,
-                   item_count=conversation.item_count, created_at=conversation.created_at,
-                   updated_at=conversation.updated_at)
+    def of(cls, conversation: ConversationView) -> ConversationOut:
+        return cls(id=conversation.id, title=conversation.title,
+                   metadata=conversation.metadata, model=conversation.model,
+                   project_id=conversation.project_id, item_count=conversation.item_count,
+                   created_at=conversation.created_at, updated_at=conversation.updated_at)
 
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:
@@ -152,7 +152,7 @@ async def get_conversation(
 ) -> Data[ConversationDetail]:
     conversation, rows = await conversations.get_with_items(user.user_id, conversation_id,
                                                             items_limit)
-    out = ConversationOut.of(conversation)
+    out = ConversationOut.of(ConversationView.of(conversation))
     return Data(data=ConversationDetail(
         **out.model_dump(), items=await render(items, rows),
         has_more_items=conversation.item_count > len(rows)))

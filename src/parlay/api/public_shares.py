@@ -22,10 +22,8 @@ from parlay.api.deps import CurrentUser
 from parlay.api.ids import TOKEN_PATTERN, ShareToken
 from parlay.api.schemas import ERROR_RESPONSES, Data
 from parlay.api.shares import FeedbackOut, Shares
-from parlay.db.models.conversations import ConversationItem
 from parlay.errors import ApiError, NotFound
-from parlay.services.content import default_parts
-from parlay.services.shares import SharedView
+from parlay.services.shares import SharedItemView, SharedView
 from parlay.web.assets import current_build
 
 router = APIRouter(tags=["public shares"], responses=ERROR_RESPONSES)
@@ -42,9 +40,8 @@ class SharedItem(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, item: ConversationItem) -> SharedItem:
-        return cls(role=item.role, content=item.content,
-                   content_parts=item.content_parts or default_parts(item.role, item.content),
+    def of(cls, item: SharedItemView) -> SharedItem:
+        return cls(role=item.role, content=item.content, content_parts=item.content_parts,
                    content_type=item.content_type, status=item.status,
                    created_at=item.created_at)
 
@@ -65,7 +62,7 @@ class SharedConversation(BaseModel):
     @classmethod
     def of(cls, view: SharedView) -> SharedConversation:
         share = view.share
-        return cls(title=view.conversation.title, model=view.conversation.model,
+        return cls(title=view.title, model=view.model,
                    shared_at=share.created_at, expires_at=share.expires_at,
                    read_only=share.read_only, allow_feedback=share.allow_feedback,
                    items=[SharedItem.of(item) for item in view.items],
@@ -136,7 +133,7 @@ def _page(title: str, meta: str, messages: str, note: str, allow_feedback: bool 
         assets=f"/assets/{current_build().id}", allow_feedback="true" if allow_feedback else "")
 
 
-def _message_html(item: ConversationItem) -> str:
+def _message_html(item: SharedItemView) -> str:
     role = html.escape(item.role)
     css = f"{role} incomplete" if item.status == "incomplete" else role
     suffix = " (incomplete)" if item.status == "incomplete" else ""
@@ -145,10 +142,9 @@ def _message_html(item: ConversationItem) -> str:
 
 
 def render_share_page(view: SharedView) -> str:
-    title = view.conversation.title or "Shared conversation"
+    title = view.title or "Shared conversation"
     meta = html.escape(f"Shared {view.share.created_at:%Y-%m-%d %H:%M} UTC"
-                       + (f" · model {view.conversation.model}" if view.conversation.model
-                          else ""))
+                       + (f" · model {view.model}" if view.model else ""))
     messages = "\n".join(_message_html(item) for item in view.items)
     if not view.items:
         messages = '<p class="note">This conversation has no messages yet.</p>'

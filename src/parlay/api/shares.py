@@ -12,9 +12,8 @@ from starlette.responses import Response
 from parlay.api.deps import CurrentUser, SessionDep
 from parlay.api.ids import ConversationId, ShareId
 from parlay.api.schemas import ERROR_RESPONSES, Data, Page
-from parlay.db.models.conversations import Share, ShareFeedback
 from parlay.services.conversations import PageResult
-from parlay.services.shares import ShareService, share_status
+from parlay.services.shares import FeedbackView, ShareService, ShareView
 
 router = APIRouter(tags=["shares"], responses=ERROR_RESPONSES)
 
@@ -45,10 +44,10 @@ class ShareOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, share: Share, base_url: str) -> ShareOut:
+    def of(cls, share: ShareView, base_url: str) -> ShareOut:
         return cls(id=share.id, conversation_id=share.conversation_id,
                    share_token=share.token, share_link=f"{base_url}/share/{share.token}",
-                   status=share_status(share), read_only=share.read_only,
+                   status=share.status, read_only=share.read_only,
                    allow_feedback=share.allow_feedback, expires_at=share.expires_at,
                    revoked_at=share.revoked_at, created_at=share.created_at)
 
@@ -61,7 +60,7 @@ class FeedbackOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, feedback: ShareFeedback) -> FeedbackOut:
+    def of(cls, feedback: FeedbackView) -> FeedbackOut:
         return cls(id=feedback.id, rating=feedback.rating, comment=feedback.comment,
                    created_at=feedback.created_at)
 
@@ -81,7 +80,7 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def _page(result: PageResult[Share], request: Request) -> Page[ShareOut]:
+def _page(result: PageResult[ShareView], request: Request) -> Page[ShareOut]:
     base = public_base_url(request)
     data = [ShareOut.of(share, base) for share in result.rows]
     return Page(data=data, has_more=result.has_more, total=result.total,

@@ -200,17 +200,24 @@ class LocalEngine:
             try:
                 self._run(job)
             except ApiError as exc:
+                self._release()
                 job.emit(Failed(exc))
             except Exception as exc:
                 log.exception("local model generation failed")
+                self._release()
                 job.emit(Failed(UpstreamError(f"the local model failed: {exc}",
                                               code="local_model_error")))
             finally:
-                with self._cond:
-                    self._running = None
-                    self.stats.busy = False
+                self._release()
                 elapsed = time.perf_counter() - started
                 self.stats.avg_job_seconds = 0.8 * self.stats.avg_job_seconds + 0.2 * elapsed
+
+    def _release(self) -> None:
+        """The running job is over. Before its last event goes out: a request its client
+        sends next must find the worker free, not count as waiting behind it."""
+        with self._cond:
+            self._running = None
+            self.stats.busy = False
 
     def _run(self, job: Job) -> None:
         if job.cancelled.is_set():
@@ -233,6 +240,7 @@ class LocalEngine:
             self.stats.jobs_cancelled += 1
         else:
             self.stats.jobs_finished += 1
+        self._release()
         job.emit(Finished(finish, len(prompt), count))
 
     def _generate(self, job: Job, prompt: list[int], limit: int) -> tuple[str, int]:

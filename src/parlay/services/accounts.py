@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,17 +24,49 @@ from parlay.services.principals import BOOTSTRAP_ADMIN_ID, PrincipalResolver
 
 
 @dataclass(frozen=True, slots=True)
+class UserView:
+    id: str
+    role: str
+    email: str | None
+    display_name: str | None
+    disabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserView:
+        return cls(id=user.id, role=user.role, email=user.email, display_name=user.display_name,
+                   disabled=user.disabled, created_at=user.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyView:
+    """An API key without its secret."""
+
+    id: str
+    name: str
+    prefix: str
+    last4: str
+    created_at: datetime
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyView:
+        return cls(id=key.id, name=key.name, prefix=key.prefix, last4=key.last4,
+                   created_at=key.created_at, expires_at=key.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
 class TokenPair:
     access_token: str
     expires_in: int
     refresh_token: str
-    user: User
+    user: UserView
 
 
 @dataclass(frozen=True, slots=True)
 class CreatedApiKey:
     key: str
-    record: ApiKey
+    record: ApiKeyView
 
 
 class AccountService:
@@ -127,8 +159,8 @@ class AccountService:
         await self.session.commit()
         self._principals.forget_user(user_id)
 
-    async def me(self, user_id: str) -> User:
-        return await self._user(user_id)
+    async def me(self, user_id: str) -> UserView:
+        return UserView.of(await self._user(user_id))
 
     async def create_api_key(self, user_id: str, name: str,
                              expires_in: int | None) -> CreatedApiKey:
@@ -145,10 +177,10 @@ class AccountService:
             expires_at=expires_at,
         )
         await self.session.commit()
-        return CreatedApiKey(key, record)
+        return CreatedApiKey(key, ApiKeyView.of(record))
 
-    async def list_api_keys(self, user_id: str) -> list[ApiKey]:
-        return list(await repo.list_api_keys(self.session, user_id))
+    async def list_api_keys(self, user_id: str) -> list[ApiKeyView]:
+        return [ApiKeyView.of(key) for key in await repo.list_api_keys(self.session, user_id)]
 
     async def revoke_api_key(self, user_id: str, key_id: str) -> None:
         key = await repo.get_api_key(self.session, user_id, key_id)
@@ -185,7 +217,7 @@ class AccountService:
             expires_at=utcnow() + timedelta(seconds=self._refresh_ttl),
         )
         await self.session.commit()
-        return TokenPair(access, expires_in, refresh, user)
+        return TokenPair(access, expires_in, refresh, UserView.of(user))
 
 
 async def ensure_bootstrap_admin(session: AsyncSession) -> None:

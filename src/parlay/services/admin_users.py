@@ -8,7 +8,6 @@ revoked: they work again once the user is re-enabled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +17,7 @@ from parlay.db.models.accounts import User
 from parlay.db.repositories import accounts as repo
 from parlay.errors import Conflict, NotFound
 from parlay.services import audit
+from parlay.services.accounts import UserView
 from parlay.services.principals import BOOTSTRAP_ADMIN_ID, PrincipalResolver
 
 ROLES = ("guest", "user", "admin")
@@ -25,9 +25,9 @@ ROLES = ("guest", "user", "admin")
 
 async def list_users(
     session: AsyncSession, *, limit: int, offset: int, role: str | None = None,
-) -> tuple[Sequence[User], bool]:
+) -> tuple[list[UserView], bool]:
     rows = await repo.list_users(session, limit=limit + 1, offset=offset, role=role)
-    return rows[:limit], len(rows) > limit
+    return [UserView.of(row) for row in rows[:limit]], len(rows) > limit
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:
@@ -40,7 +40,7 @@ async def get_user(session: AsyncSession, user_id: str) -> User:
 async def update_user(
     session: AsyncSession, principals: PrincipalResolver, *, actor_id: str, user_id: str,
     patch: dict[str, Any],
-) -> User:
+) -> UserView:
     """Apply `role` and/or `disabled` from `patch`; fields left out keep their values."""
     user = await get_user(session, user_id)
     _refuse_lockout(actor_id, user, patch)
@@ -48,7 +48,7 @@ async def update_user(
     after = {"role": patch.get("role", user.role), "disabled": patch.get("disabled", user.disabled)}
     changes = audit.diff(before, after)
     if changes is None:
-        return user
+        return UserView.of(user)
     user.role = after["role"]
     if after["disabled"] and not user.disabled:
         user.tokens_valid_after = utcnow()
@@ -58,7 +58,7 @@ async def update_user(
                        target_id=user.id, changes=changes)
     await session.commit()
     principals.forget_user(user.id)
-    return user
+    return UserView.of(user)
 
 
 def _refuse_lockout(actor_id: str, user: User, patch: dict[str, Any]) -> None:

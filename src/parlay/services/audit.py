@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,13 +30,30 @@ async def record(
                           target_id=target_id, changes=changes)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    id: str
+    actor_id: str
+    action: str
+    target_type: str
+    target_id: str
+    changes: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditView:
+        return cls(id=entry.id, actor_id=entry.actor_id, action=entry.action,
+                   target_type=entry.target_type, target_id=entry.target_id,
+                   changes=entry.changes, created_at=entry.created_at)
+
+
 async def list_entries(
     session: AsyncSession, *, limit: int, offset: int, target_type: str | None = None,
     target_id: str | None = None, actor_id: str | None = None, action: str | None = None,
-) -> tuple[Sequence[AuditEntry], bool]:
+) -> tuple[list[AuditView], bool]:
     """A page, newest first, and whether more entries follow."""
     rows = await repo.list_entries(
         session, limit=limit + 1, offset=offset, target_type=target_type,
         target_id=target_id, actor_id=actor_id, action=action,
     )
-    return rows[:limit], len(rows) > limit
+    return [AuditView.of(row) for row in rows[:limit]], len(rows) > limit

@@ -11,7 +11,7 @@ gateway hot path: a plain chat completion goes from `api/fastpath.py` straight t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -51,12 +51,12 @@ class ChatService:
         return result
 
     async def open_stream(self, user_id: str, body: dict[str, Any], *,
-                          request_id: str | None = None) -> StreamRelay:
+                          request_id: str | None = None) -> ClosingEvents:
         """The plain gateway stream: the upstream's events for the client, ending with
         `data: [DONE]` or, when the upstream breaks, with one `data: {"error": ...}` event.
         Errors before the first byte (unknown model, upstream down) raise here."""
         events = await self.open_events(user_id, body, keep_usage_chunk=wants_usage(body))
-        return StreamRelay(events, request_id)
+        return client_stream(events, request_id)
 
     async def open_events(self, user_id: str, body: dict[str, Any], *,
                           keep_usage_chunk: bool) -> UpstreamEvents:
@@ -120,7 +120,29 @@ class ChatService:
         self._limiter.spend_later("chat_tokens", user_id, prompt + completion)
 
 
-class UpstreamEvents:
+class ClosingEvents:
+    """The events of an async generator; `aclose()` closes it, then what it reads from
+    (`on_close`), even when the generator never started."""
+
+    def __init__(self, events: AsyncGenerator[bytes, None],
+                 on_close: Callable[[], Awaitable[None]]) -> None:
+        self._events = events
+        self._on_close = on_close
+
+    def __aiter__(self) -> ClosingEvents:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        return self._events.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._events.aclose()
+        finally:
+            await self._on_close()
+
+
+class UpstreamEvents(ClosingEvents):
     """One opened upstream stream, event by event as the upstream's bytes (model renamed
     when the client used another id), without its `[DONE]`: iteration ends there and
     `done` turns true. A stream that breaks or ends early raises `ApiError`. Usage is noted
@@ -131,23 +153,13 @@ class UpstreamEvents:
                  on_usage: Callable[[Any], None], rename: tuple[bytes, bytes] | None) -> None:
         self._upstream = upstream
         self._keep_usage_chunk = keep_usage_chunk
-        self._on_usage = on_usage
+        self._record_usage = on_usage
         self._rename = rename
         self.usage: dict[str, Any] | None = None
         self.done = False
-        self._events = self._relay(first)
+        super().__init__(self._relay(first), lambda: _close(upstream))
 
-    def __aiter__(self) -> UpstreamEvents:
-        return self
-
-    def __anext__(self) -> Awaitable[bytes]:
-        return self._events.__anext__()
-
-    async def aclose(self) -> None:
-        await self._events.aclose()
-        await _close(self._upstream)
-
-    async def _relay(self, event: bytes) -> AsyncIterator[bytes]:
+    async def _relay(self, event: bytes) -> AsyncGenerator[bytes, None]:
         rename = self._rename
         try:
             while not is_done(event):
@@ -163,36 +175,23 @@ class UpstreamEvents:
             raise UpstreamError("the upstream stream ended before [DONE]") from None
         finally:
             if self.done or self.usage is not None:
-                self._on_usage(self.usage)
+                self._record_usage(self.usage)
 
 
-class StreamRelay:
+def client_stream(events: UpstreamEvents, request_id: str | None) -> ClosingEvents:
     """The plain gateway's stream for the client: the events, then `[DONE]`, or one final
     error event when the upstream breaks. `aclose()` closes the upstream request."""
+    return ClosingEvents(_ended(events, request_id), events.aclose)
 
-    def __init__(self, events: UpstreamEvents, request_id: str | None) -> None:
-        self._upstream = events
-        self._events = self._relay(events, request_id)
 
-    def __aiter__(self) -> StreamRelay:
-        return self
-
-    def __anext__(self) -> Awaitable[bytes]:
-        return self._events.__anext__()
-
-    async def aclose(self) -> None:
-        await self._events.aclose()
-        await self._upstream.aclose()
-
-    @staticmethod
-    async def _relay(events: UpstreamEvents, request_id: str | None) -> AsyncIterator[bytes]:
-        try:
-            async for event in events:
-                yield event
-        except Exception as exc:
-            yield error_event(exc, request_id)
-            return
-        yield DONE
+async def _ended(events: UpstreamEvents, request_id: str | None) -> AsyncGenerator[bytes, None]:
+    try:
+        async for event in events:
+            yield event
+    except Exception as exc:
+        yield error_event(exc, request_id)
+        return
+    yield DONE
 
 
 def error_event(exc: Exception, request_id: str | None) -> bytes:

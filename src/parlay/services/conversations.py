@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import orjson
@@ -36,6 +37,24 @@ class PageResult(Generic[T]):
     rows: list[T]
     has_more: bool
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: str
+    title: str | None
+    metadata: dict[str, Any]
+    model: str | None
+    project_id: str | None
+    item_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Conversation) -> ConversationView:
+        return cls(id=row.id, title=row.title, metadata=row.meta, model=row.model,
+                   project_id=row.project_id, item_count=row.item_count,
+                   created_at=row.created_at, updated_at=row.updated_at)
 
 
 def not_found(conversation_id: str) -> NotFound:
@@ -87,7 +106,7 @@ class ConversationService:
         model: str | None = None,
         project_id: str | None = None,
         items: Sequence[NewItem] = (),
-    ) -> Conversation:
+    ) -> ConversationView:
         meta = check_metadata({k: v for k, v in (metadata or {}).items() if v is not None})
         for param, value in (("title", title), ("model", model), ("project_id", project_id)):
             check_storable(value, param)
@@ -98,7 +117,7 @@ class ConversationService:
             conversation.item_count = conversation.next_position = len(items)
             await item_repo.insert_items(self.session, conversation.id, 0, items)
         await self.session.commit()
-        return conversation
+        return ConversationView.of(conversation)
 
     async def get(self, user_id: str, conversation_id: str) -> Conversation:
         conversation = await repo.get_owned(self.session, user_id, conversation_id)
@@ -157,7 +176,7 @@ class ConversationService:
         metadata: dict[str, Any] | None = UNSET,
         model: str | None = UNSET,
         project_id: str | None = UNSET,
-    ) -> Conversation:
+    ) -> ConversationView:
         """Only the fields passed change; `metadata` merges key by key (null removes a key,
         an explicit null for the whole object clears it)."""
         for param, value in (("title", title), ("model", model), ("project_id", project_id)):
@@ -178,7 +197,7 @@ class ConversationService:
         except StaleDataError:  # deleted while we changed it
             await self.session.rollback()
             raise not_found(conversation_id) from None
-        return conversation
+        return ConversationView.of(conversation)
 
     async def delete(self, user_id: str, conversation_id: str) -> None:
         if await self.bulk_delete(user_id, [conversation_id]) == 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,10 +18,11 @@ from parlay.db.repositories import items as item_repo
 from parlay.db.repositories import shares as repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import Forbidden, Gone, NotFound
+from parlay.services.content import check_storable, default_parts
 from parlay.services.conversations import (
     ConversationService,
+    ConversationView,
     PageResult,
-    check_storable,
     not_found,
 )
 
@@ -29,10 +31,63 @@ SHARED_ITEMS_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
+class ShareView:
+    id: str
+    conversation_id: str | None
+    token: str
+    status: str  # active | expired | revoked
+    read_only: bool
+    allow_feedback: bool
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, share: Share) -> ShareView:
+        return cls(id=share.id, conversation_id=share.conversation_id, token=share.token,
+                   status=share_status(share), read_only=share.read_only,
+                   allow_feedback=share.allow_feedback, expires_at=share.expires_at,
+                   revoked_at=share.revoked_at, created_at=share.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackView:
+    id: str
+    rating: int | None
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, feedback: ShareFeedback) -> FeedbackView:
+        return cls(id=feedback.id, rating=feedback.rating, comment=feedback.comment,
+                   created_at=feedback.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedItemView:
+    """A shared message as viewers see it: no id, no metadata."""
+
+    role: str
+    content: str
+    content_parts: list[dict[str, Any]]
+    content_type: str
+    status: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, item: ConversationItem) -> SharedItemView:
+        return cls(role=item.role, content=item.content,
+                   content_parts=item.content_parts or default_parts(item.role, item.content),
+                   content_type=item.content_type, status=item.status,
+                   created_at=item.created_at)
+
+
+@dataclass(frozen=True, slots=True)
 class SharedView:
-    share: Share
-    conversation: Conversation
-    items: list[ConversationItem]
+    share: ShareView
+    title: str | None
+    model: str | None
+    items: list[SharedItemView]
     truncated: bool
 
 
@@ -55,7 +110,7 @@ class ShareService:
     # -- the owner -----------------------------------------------------------------------
 
     async def create(self, user_id: str, conversation_id: str, *, expires_in: int | None,
-                     read_only: bool, allow_feedback: bool) -> Share:
+                     read_only: bool, allow_feedback: bool) -> ShareView:
         conversation = await conversation_repo.get_owned(self.session, user_id, conversation_id)
         if conversation is None:
             raise not_found(conversation_id)
@@ -65,18 +120,21 @@ class ShareService:
             snapshot_position=conversation.next_position, read_only=read_only,
             allow_feedback=allow_feedback, expires_at=expires_at)
         await self.session.commit()
-        return share
+        return ShareView.of(share)
 
     async def list(self, user_id: str, *, limit: int, offset: int,
-                   conversation_id: str | None = None) -> PageResult[Share]:
+                   conversation_id: str | None = None) -> PageResult[ShareView]:
         if conversation_id is not None:
             await ConversationService(self.session).get(user_id, conversation_id)
         rows = list(await repo.list_owned(self.session, user_id, limit=limit + 1, offset=offset,
                                           conversation_id=conversation_id))
         total = await repo.count_owned(self.session, user_id, conversation_id)
-        return PageResult(rows[:limit], len(rows) > limit, total)
+        return PageResult([ShareView.of(row) for row in rows[:limit]], len(rows) > limit, total)
 
-    async def get(self, user_id: str, share_id: str) -> Share:
+    async def get(self, user_id: str, share_id: str) -> ShareView:
+        return ShareView.of(await self._owned(user_id, share_id))
+
+    async def _owned(self, user_id: str, share_id: str) -> Share:
         share = await repo.get_owned(self.session, user_id, share_id)
         if share is None:
             raise NotFound(f"no share {share_id!r}", code="share_not_found", param="share_id")
@@ -84,16 +142,16 @@ class ShareService:
 
     async def revoke(self, user_id: str, share_id: str) -> None:
         """Idempotent: revoking a revoked share is fine."""
-        share = await self.get(user_id, share_id)
+        share = await self._owned(user_id, share_id)
         if share.revoked_at is None:
             share.revoked_at = utcnow()
             await self.session.commit()
 
     async def feedback(self, user_id: str, share_id: str, *, limit: int, offset: int,
-                       ) -> list[ShareFeedback]:
-        share = await self.get(user_id, share_id)
-        return list(await repo.list_feedback(self.session, share.id, limit=limit,
-                                             offset=offset))
+                       ) -> list[FeedbackView]:
+        share = await self._owned(user_id, share_id)
+        return [FeedbackView.of(row) for row in await repo.list_feedback(
+            self.session, share.id, limit=limit, offset=offset)]
 
     # -- viewers (no account needed, except to fork) ---------------------------------------
 
@@ -112,33 +170,38 @@ class ShareService:
         return share, conversation
 
     async def view(self, token: str) -> SharedView:
+        share, conversation, rows, truncated = await self._shared(token)
+        return SharedView(ShareView.of(share), conversation.title, conversation.model,
+                          [SharedItemView.of(row) for row in rows], truncated)
+
+    async def _shared(self, token: str,
+                      ) -> tuple[Share, Conversation, list[ConversationItem], bool]:
         share, conversation = await self.active(token)
         rows = list(await item_repo.shared(self.session, conversation.id,
                                            below_position=share.snapshot_position,
                                            limit=SHARED_ITEMS_LIMIT + 1))
-        return SharedView(share, conversation, rows[:SHARED_ITEMS_LIMIT],
-                          len(rows) > SHARED_ITEMS_LIMIT)
+        return share, conversation, rows[:SHARED_ITEMS_LIMIT], len(rows) > SHARED_ITEMS_LIMIT
 
     async def add_feedback(self, token: str, rating: int | None,
-                           comment: str | None) -> ShareFeedback:
+                           comment: str | None) -> FeedbackView:
         check_storable(comment, "comment")
         share, _ = await self.active(token)
         if not share.allow_feedback:
             raise Forbidden("this share does not take feedback", code="feedback_disabled")
         feedback = await repo.add_feedback(self.session, share.id, rating, comment)
         await self.session.commit()
-        return feedback
+        return FeedbackView.of(feedback)
 
-    async def fork(self, token: str, viewer_id: str) -> Conversation:
+    async def fork(self, token: str, viewer_id: str) -> ConversationView:
         """Copy the shared messages into a new conversation of the signed-in viewer."""
-        view = await self.view(token)
-        if view.share.read_only:
+        share, conversation, rows, _ = await self._shared(token)
+        if share.read_only:
             raise Forbidden("this share is read-only; the owner did not allow copies",
                             code="share_read_only")
         copies = [NewItem(role=item.role, content=item.content,
                           content_parts=item.content_parts, content_type=item.content_type,
                           status=item.status, model=item.model)
-                  for item in view.items]
+                  for item in rows]
         return await ConversationService(self.session).create(
-            viewer_id, title=view.conversation.title, model=view.conversation.model,
-            metadata={"forked_from_share": view.share.id}, items=copies)
+            viewer_id, title=conversation.title, model=conversation.model,
+            metadata={"forked_from_share": share.id}, items=copies)

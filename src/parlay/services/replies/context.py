@@ -75,6 +75,12 @@ class ContextSteps:
     def names(self) -> list[str]:
         return [step.__name__ for step in self._steps]
 
+    def extended(self, *steps: ContextStep) -> ContextSteps:
+        """A copy with more steps after these (e.g. for one app, or a test)."""
+        copy = ContextSteps()
+        copy._steps = [*self._steps, *steps]
+        return copy
+
     async def build(self, ctx: ReplyContext) -> ReplyContext:
         for step in self._steps:
             await step(ctx)

@@ -26,7 +26,7 @@ from parlay.db.repositories import items as item_repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import BadRequest, Conflict, ServiceUnavailable, ValidationFailed
 from parlay.providers.registry import ProviderRegistry
-from parlay.services.chat import ChatService, check_chat_body
+from parlay.services.chat import ChatService, ClosingEvents, check_chat_body
 from parlay.services.content import check_item_count
 from parlay.services.conversations import ID_PATTERN, not_found
 from parlay.services.items import ItemService, ItemView, new_message
@@ -149,7 +149,8 @@ class ReplyPipeline:
         if body.get("stream") is True:
             await run.open()
             await self._opened(run, replies)
-            return ChatAnswer(events=ReplyEvents(run), stored=_stored(conversation_id, replies))
+            return ChatAnswer(events=ClosingEvents(run.events(), run.aclose),
+                              stored=_stored(conversation_id, replies))
         completion, outcome = await run.complete()
         if replies is not None:
             await replies.finish(outcome)
@@ -183,7 +184,7 @@ class ReplyPipeline:
         await run.open()
         await self._opened(run, replies)
         assert replies.reply_id is not None
-        return StreamedReply(stored, replies.reply_id, ReplyEvents(run))
+        return StreamedReply(stored, replies.reply_id, ClosingEvents(run.events(), run.aclose))
 
     async def _answer_new(self, user_id: str, conversation_id: str, items: Sequence[NewItem],
                           generation: Generation,
@@ -265,27 +266,6 @@ class ReplyPipeline:
                          conversation_model: str | None, requested: str | None) -> str:
         return await choose_model(session, self._deps.providers, user_id, conversation_model,
                                   requested)
-
-
-class ReplyEvents:
-    """A reply's stream for the client; `aclose()` (always awaited by api.sse) closes the
-    upstream and stores what arrived when the client went away before the end."""
-
-    def __init__(self, run: ReplyRun) -> None:
-        self._run = run
-        self._events = run.events()
-
-    def __aiter__(self) -> ReplyEvents:
-        return self
-
-    async def __anext__(self) -> bytes:
-        return await anext(self._events)
-
-    async def aclose(self) -> None:
-        try:
-            await self._events.aclose()  # type: ignore[attr-defined]
-        finally:
-            await self._run.aclose()
 
 
 async def choose_model(session: AsyncSession, providers: ProviderRegistry, user_id: str,

@@ -11,7 +11,7 @@ the reply is stored (`ReplyStore.finish`), so a client that saw the end reads it
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 from parlay.providers.sse import (
@@ -123,7 +123,8 @@ class ReplyRun:
     async def open(self) -> None:
         self._upstream = await self._open_step(self._body)
 
-    def events(self) -> AsyncIterator[bytes]:
+    def events(self) -> AsyncGenerator[bytes, None]:
+        """The client's events; after them (or if the client went away), `aclose()`."""
         return self._events()
 
     async def aclose(self) -> None:
@@ -134,7 +135,7 @@ class ReplyRun:
         if self._store is not None and self._store.opened:
             await self._finish(failed=True)
 
-    async def _events(self) -> AsyncIterator[bytes]:
+    async def _events(self) -> AsyncGenerator[bytes, None]:
         held: list[bytes] = []
         try:
             while self._upstream is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -56,6 +56,9 @@ from parlay.services.tool_startup import start_tools
 from parlay.services.tools import ensure_builtin_tools
 from parlay.web.assets import current_build
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 log = logging.getLogger("parlay")
 
 
@@ -93,7 +96,7 @@ async def build_context(settings: Settings) -> AppContext:
     return ctx
 
 
-def _redis_client(settings: Settings) -> Any | None:
+def _redis_client(settings: Settings) -> Redis | None:
     if not settings.redis_url:
         return None
     from redis.asyncio import Redis

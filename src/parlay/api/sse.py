@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 from starlette.responses import Response
@@ -58,7 +57,7 @@ class EventStreamResponse(Response):
                 return
 
 
-async def _close(events: Any) -> None:
+async def _close(events: AsyncIterator[bytes]) -> None:
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         with contextlib.suppress(Exception):

@@ -34,6 +34,7 @@ from parlay.providers.sse import DONE
 
 if TYPE_CHECKING:
     from parlay.providers.local_engine import Finished, Job, LocalEngine
+    from parlay.providers.registry import ProviderRegistry
 
 log = logging.getLogger("parlay.providers.local")
 
@@ -260,7 +261,7 @@ def _default_threads() -> int:
     return max(1, cores - 1)
 
 
-async def install_local_provider(settings: Settings, registry: Any,
+async def install_local_provider(settings: Settings, registry: ProviderRegistry,
                                  resources: AsyncExitStack) -> LocalProvider | None:
     """Start the local model (if configured) and serve it through the provider registry."""
     provider = await start_local_provider(settings)

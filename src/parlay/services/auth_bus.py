@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parlay.services.principals import PrincipalResolver
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger("parlay.auth_bus")
 
@@ -37,7 +40,7 @@ class AuthInvalidationBus:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _listen(self, pubsub: Any) -> None:
+    async def _listen(self, pubsub: PubSub) -> None:
         while True:
             try:
                 async for message in pubsub.listen():

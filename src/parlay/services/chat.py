@@ -110,7 +110,7 @@ class ChatService:
         assert failure is not None
         raise failure
 
-    def _record(self, user_id: str, route: ResolvedModel, usage: Any) -> None:
+    def _record(self, user_id: str, route: ResolvedModel, usage: object) -> None:
         if self._usage is None:
             return
         if not isinstance(usage, dict):
@@ -150,7 +150,8 @@ class UpstreamEvents(ClosingEvents):
     `aclose()` closes the upstream request."""
 
     def __init__(self, upstream: AsyncIterator[bytes], first: bytes, *, keep_usage_chunk: bool,
-                 on_usage: Callable[[Any], None], rename: tuple[bytes, bytes] | None) -> None:
+                 on_usage: Callable[[dict[str, Any] | None], None],
+                 rename: tuple[bytes, bytes] | None) -> None:
         self._upstream = upstream
         self._keep_usage_chunk = keep_usage_chunk
         self._record_usage = on_usage

@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parlay.config import Settings
+from parlay.db.models.gateway import ModelOverrideRecord, ProviderRecord
 from parlay.db.repositories import providers as repo
 from parlay.errors import ApiError
+from parlay.providers.base import ChatProvider
 from parlay.providers.config import ProviderSpec, env_provider, load_providers_file
 from parlay.providers.registry import CatalogOverride, ProviderRegistry
 from parlay.services.chat import ChatService
@@ -39,7 +43,7 @@ class Installed:
     source: str                  # env | file | admin
     record_id: str | None = None  # the database row of admin-added providers
     has_api_key: bool = False
-    version: Any = None           # the row's updated_at, to notice changes by other workers
+    version: datetime | None = None  # the row's updated_at, to notice changes by others
 
 
 class Gateway:
@@ -137,7 +141,7 @@ class Gateway:
             o.model_id: CatalogOverride(o.enabled, o.name, o.capabilities) for o in overrides
         })
 
-    def install_record(self, record: Any) -> None:
+    def install_record(self, record: ProviderRecord) -> None:
         api_key = self.secrets.decrypt(record.api_key_encrypted) if record.api_key_encrypted \
             else None
         if record.api_key_encrypted and api_key is None:
@@ -172,7 +176,8 @@ class Gateway:
             o.model_id: CatalogOverride(o.enabled, o.name, o.capabilities) for o in overrides
         })
 
-    def note_database_change(self, records: Any, overrides: Any) -> None:
+    def note_database_change(self, records: Sequence[ProviderRecord],
+                             overrides: Sequence[ModelOverrideRecord]) -> None:
         self._db_fingerprint = _fingerprint(records, overrides)
 
     # -- background upkeep ---------------------------------------------------------------
@@ -188,12 +193,12 @@ class Gateway:
             except Exception:
                 log.exception("provider upkeep failed")
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _close_later(self, provider: Any, grace: float = 60.0) -> None:
+    def _close_later(self, provider: ChatProvider, grace: float = 60.0) -> None:
         """Close a replaced provider's client once requests in flight had time to finish."""
         async def close() -> None:
             try:
@@ -210,13 +215,14 @@ class Gateway:
         return False
 
 
-def spec_of_record(record: Any) -> ProviderSpec:
+def spec_of_record(record: ProviderRecord) -> ProviderSpec:
     config = record.config or {}
     return ProviderSpec(name=record.name, base_url=record.base_url, timeout=record.timeout,
                         retries=record.retries, **config)
 
 
-def _fingerprint(records: Any, overrides: Any) -> tuple[Any, ...]:
+def _fingerprint(records: Sequence[ProviderRecord],
+                 overrides: Sequence[ModelOverrideRecord]) -> tuple[Any, ...]:
     return (tuple((r.id, r.updated_at) for r in records),
             tuple(sorted((o.model_id, o.updated_at) for o in overrides)))
 

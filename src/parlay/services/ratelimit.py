@@ -12,10 +12,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from parlay.errors import RateLimited
 from parlay.ratelimit_spec import Limit
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("parlay.ratelimit")
 
@@ -84,7 +87,7 @@ return total
 
 
 class RedisCounter:
-    def __init__(self, redis: Any, prefix: str = "parlay") -> None:
+    def __init__(self, redis: Redis, prefix: str = "parlay") -> None:
         self._redis = redis
         self._prefix = prefix
         self._incr = redis.register_script(_INCR_SCRIPT)

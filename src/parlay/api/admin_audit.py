@@ -6,18 +6,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from parlay.api.admin_users import Limit, Offset, page_of
 from parlay.api.deps import AdminUser, SessionDep
-from parlay.api.schemas import ERROR_RESPONSES, Page
+from parlay.api.schemas import ERROR_RESPONSES, Page, ViewOut
 from parlay.services import audit as audit_service
-from parlay.services.audit import AuditView
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
 
-class AuditOut(BaseModel):
+class AuditOut(ViewOut):
     id: str
     object: Literal["audit_entry"] = "audit_entry"
     actor_id: str
@@ -26,12 +24,6 @@ class AuditOut(BaseModel):
     target_id: str
     changes: dict[str, Any]
     created_at: datetime
-
-    @classmethod
-    def of(cls, entry: AuditView) -> AuditOut:
-        return cls(id=entry.id, actor_id=entry.actor_id, action=entry.action,
-                   target_type=entry.target_type, target_id=entry.target_id,
-                   changes=entry.changes, created_at=entry.created_at)
 
 
 @router.get("/audit", response_model=Page[AuditOut])

@@ -10,8 +10,8 @@ from pydantic import BaseModel, EmailStr, Field
 from starlette.responses import Response
 
 from parlay.api.deps import Accounts, CurrentUser
-from parlay.api.schemas import ERROR_RESPONSES, Data
-from parlay.services.accounts import ApiKeyView, TokenPair, UserView
+from parlay.api.schemas import ERROR_RESPONSES, Data, ViewOut
+from parlay.services.accounts import TokenPair
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -45,7 +45,7 @@ class RevokeRequest(BaseModel):
     refresh_token: str | None = Field(default=None, max_length=512)
 
 
-class UserOut(BaseModel):
+class UserOut(ViewOut):
     id: str
     object: Literal["user"] = "user"
     role: str
@@ -54,11 +54,6 @@ class UserOut(BaseModel):
     disabled: bool
     created_at: datetime
 
-    @classmethod
-    def of(cls, user: UserView) -> UserOut:
-        return cls(id=user.id, role=user.role, email=user.email, display_name=user.display_name,
-                   disabled=user.disabled, created_at=user.created_at)
-
 
 class ApiKeyCreate(BaseModel):
     name: str = Field(default="", max_length=200)
@@ -66,7 +61,7 @@ class ApiKeyCreate(BaseModel):
                                    description="seconds until the key stops working")
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(ViewOut):
     id: str
     object: Literal["api_key"] = "api_key"
     name: str
@@ -74,11 +69,6 @@ class ApiKeyOut(BaseModel):
     last4: str
     created_at: datetime
     expires_at: datetime | None
-
-    @classmethod
-    def of(cls, key: ApiKeyView) -> ApiKeyOut:
-        return cls(id=key.id, name=key.name, prefix=key.prefix, last4=key.last4,
-                   created_at=key.created_at, expires_at=key.expires_at)
 
 
 class ApiKeyCreated(ApiKeyOut):

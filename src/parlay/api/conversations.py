@@ -19,7 +19,7 @@ from parlay.api.items import (
     page_response,
     render,
 )
-from parlay.api.schemas import ERROR_RESPONSES, Data, Page
+from parlay.api.schemas import ERROR_RESPONSES, Data, Page, ViewOut
 from parlay.db.models.conversations import Conversation
 from parlay.services.conversations import ConversationService, ConversationView
 from parlay.services.items import ItemService, new_message
@@ -52,7 +52,7 @@ class ConversationUpdate(BaseModel):
     project_id: ProjectId | None = None
 
 
-class ConversationOut(BaseModel):
+class ConversationOut(ViewOut):
     id: str
     object: Literal["conversation"] = "conversation"
     title: str | None
@@ -62,13 +62,6 @@ class ConversationOut(BaseModel):
     item_count: int
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, conversation: ConversationView) -> ConversationOut:
-        return cls(id=conversation.id, title=conversation.title,
-                   metadata=conversation.metadata, model=conversation.model,
-                   project_id=conversation.project_id, item_count=conversation.item_count,
-                   created_at=conversation.created_at, updated_at=conversation.updated_at)
 
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from parlay.api.deps import CurrentUser, SessionDep
 from parlay.api.errors import request_id_of
 from parlay.api.ids import ConversationId, ItemId, cursor
-from parlay.api.schemas import ERROR_RESPONSES, Data, ErrorResponse, Page
+from parlay.api.schemas import ERROR_RESPONSES, Data, ErrorResponse, Page, ViewOut
 from parlay.api.sse import EventStreamResponse
 from parlay.db.models.conversations import ConversationItem, ItemVersion
 from parlay.services.content import (
@@ -25,7 +25,7 @@ from parlay.services.content import (
     MAX_PART_TYPE_CHARS,
     default_parts,
 )
-from parlay.services.items import ItemService, ItemView, VersionView, new_message
+from parlay.services.items import ItemService, ItemView, new_message
 from parlay.services.replies import Generation, ReplyPipeline
 
 router = APIRouter(prefix="/v1/conversations", tags=["items"], responses=ERROR_RESPONSES)
@@ -110,7 +110,7 @@ class ItemPatch(BaseModel):
     content_type: ContentType | None = None
 
 
-class VersionOut(BaseModel):
+class VersionOut(ViewOut):
     version: int
     content: str
     content_parts: list[dict[str, Any]]
@@ -123,13 +123,6 @@ class VersionOut(BaseModel):
     current: bool = False
 
     @classmethod
-    def of(cls, version: VersionView) -> VersionOut:
-        return cls(version=version.version, content=version.content,
-                   content_parts=version.content_parts, status=version.status,
-                   model=version.model, usage=version.usage, metadata=version.metadata,
-                   created_at=version.created_at, replaced_at=version.replaced_at)
-
-    @classmethod
     def current_of(cls, item: ItemView) -> VersionOut:
         return cls(version=item.version, content=item.content,
                    content_parts=item.content_parts, status=item.status, model=item.model,
@@ -137,7 +130,7 @@ class VersionOut(BaseModel):
                    replaced_at=None, current=True)
 
 
-class ItemOut(BaseModel):
+class ItemOut(ViewOut):
     id: str
     object: Literal["conversation.item"] = "conversation.item"
     type: str = Field(description="message, function_call or function_call_output")
@@ -156,17 +149,6 @@ class ItemOut(BaseModel):
     versions: list[VersionOut] = Field(description="earlier versions, oldest first")
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, item: ItemView) -> ItemOut:
-        return cls(
-            id=item.id, type=item.type, conversation_id=item.conversation_id, role=item.role,
-            content=item.content, content_parts=item.content_parts,
-            content_type=item.content_type, status=item.status, model=item.model,
-            usage=item.usage, metadata=item.metadata, version=item.version,
-            versions=[VersionOut.of(v) for v in item.versions],
-            created_at=item.created_at, updated_at=item.updated_at,
-        )
 
 
 class ItemCreated(BaseModel):

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse
 from parlay.api.conversations import ConversationOut
 from parlay.api.deps import CurrentUser
 from parlay.api.ids import TOKEN_PATTERN, ShareToken
-from parlay.api.schemas import ERROR_RESPONSES, Data
+from parlay.api.schemas import ERROR_RESPONSES, Data, ViewOut
 from parlay.api.shares import FeedbackOut, Shares
 from parlay.errors import ApiError, NotFound
 from parlay.services.shares import SharedItemView, SharedView
@@ -31,19 +31,13 @@ GONE = {410: {"model": ERROR_RESPONSES[404]["model"],
               "description": "the link expired (share_expired) or was revoked (share_revoked)"}}
 
 
-class SharedItem(BaseModel):
+class SharedItem(ViewOut):
     role: str
     content: str
     content_parts: list[dict[str, Any]]
     content_type: str
     status: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, item: SharedItemView) -> SharedItem:
-        return cls(role=item.role, content=item.content, content_parts=item.content_parts,
-                   content_type=item.content_type, status=item.status,
-                   created_at=item.created_at)
 
 
 class SharedConversation(BaseModel):

@@ -1,12 +1,24 @@
-"""Schemas shared by every router: the data envelope and the error envelope."""
+"""Schemas shared by every router: the data envelope, the error envelope, and the base of
+response schemas filled from a service's view."""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
+
+
+class ViewOut(BaseModel):
+    """A response schema filled from the service view with the same field names (frozen
+    dataclasses from services/: ItemView, UserView, ...)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, view: object) -> Self:
+        return cls.model_validate(view)
 
 
 class Data(BaseModel, Generic[T]):

@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from parlay.api.deps import CurrentUser, SessionDep
 from parlay.api.ids import ConversationId, ShareId
-from parlay.api.schemas import ERROR_RESPONSES, Data, Page
+from parlay.api.schemas import ERROR_RESPONSES, Data, Page, ViewOut
 from parlay.services.conversations import PageResult
-from parlay.services.shares import FeedbackView, ShareService, ShareView
+from parlay.services.shares import ShareService, ShareView
 
 router = APIRouter(tags=["shares"], responses=ERROR_RESPONSES)
 
@@ -52,17 +52,12 @@ class ShareOut(BaseModel):
                    revoked_at=share.revoked_at, created_at=share.created_at)
 
 
-class FeedbackOut(BaseModel):
+class FeedbackOut(ViewOut):
     id: str
     object: Literal["share.feedback"] = "share.feedback"
     rating: int | None
     comment: str | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, feedback: FeedbackView) -> FeedbackOut:
-        return cls(id=feedback.id, rating=feedback.rating, comment=feedback.comment,
-                   created_at=feedback.created_at)
 
 
 def public_base_url(request: Request) -> str:

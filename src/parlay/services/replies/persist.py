@@ -67,7 +67,7 @@ class ReplyStore:
         self._placeholder: str | None = None  # a streamed reply, stored in_progress
         self.gone = False  # the conversation was deleted meanwhile: nothing more is written
         self._finished: ItemView | None = None
-        self._done = False
+        self._finishing: asyncio.Future[ItemView | None] | None = None
         self._last_checkpoint = time.monotonic()
         self._checkpointing: asyncio.Task[None] | None = None
 
@@ -91,7 +91,7 @@ class ReplyStore:
         return self._finished.id if self._finished is not None else None
 
     def checkpoint_due(self) -> bool:
-        return (self._placeholder is not None and not self._done
+        return (self._placeholder is not None and self._finishing is None
                 and time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS
                 and (self._checkpointing is None or self._checkpointing.done()))
 
@@ -117,11 +117,14 @@ class ReplyStore:
         await self._append(items)
 
     async def finish(self, outcome: ReplyOutcome) -> ItemView | None:
-        """Write the reply's final state; only the first call writes. The stored reply, except
-        for a streamed one (None)."""
-        if self._done:
-            return self._finished
-        self._done = True
+        """Write the reply's final state; only the first call writes, and the write goes on
+        when the caller is cancelled (a client leaving) so a later call finds it done. The
+        stored reply, except for a streamed one (None)."""
+        if self._finishing is None:
+            self._finishing = asyncio.ensure_future(self._finish(outcome))
+        return await asyncio.shield(self._finishing)
+
+    async def _finish(self, outcome: ReplyOutcome) -> ItemView | None:
         if self._checkpointing is not None:
             await asyncio.gather(self._checkpointing, return_exceptions=True)
         if self._tool_log:
@@ -137,7 +140,7 @@ class ReplyStore:
 
     @property
     def finished(self) -> bool:
-        return self._done
+        return self._finishing is not None
 
     # -- writes --------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 - `context.py`  what the model sees: ordered steps (profile preamble, history, tools offered)
 - `run.py`      the model, once per step, stream or not; the tool loop between steps
 - `persist.py`  placeholder, checkpoints, tool items, the final state, written once
+- `respond.py`  the shape a streamed reply's events take (chat.completion.chunk by default)
 - `tools.py`    the seam server-side tools plug into (ToolRunner)
 - `pipeline.py` the entry points (chat completions, conversation items, regenerate)
 Events on the wire are decoded in one place, `parlay.providers.sse`.
@@ -25,6 +26,7 @@ from parlay.services.replies.pipeline import (
     StreamedReply,
     choose_model,
 )
+from parlay.services.replies.respond import ChatChunks, StreamShape
 from parlay.services.replies.run import MAX_STEPS, ReplyRun
 from parlay.services.replies.tools import (
     ToolCall,
@@ -35,8 +37,8 @@ from parlay.services.replies.tools import (
 )
 
 __all__ = [
-    "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "ChatAnswer", "ContextStep", "Generation",
-    "ReplyContext", "ReplyDeps", "ReplyOutcome", "ReplyPipeline", "ReplyRun", "ReplyStore",
-    "SentItems", "StoredTurn", "StreamedReply", "ToolCall", "ToolResult", "ToolRunner",
-    "ToolRunnerFactory", "ToolStatus", "choose_model",
+    "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "ChatAnswer", "ChatChunks", "ContextStep",
+    "Generation", "ReplyContext", "ReplyDeps", "ReplyOutcome", "ReplyPipeline", "ReplyRun",
+    "ReplyStore", "SentItems", "StoredTurn", "StreamShape", "StreamedReply", "ToolCall",
+    "ToolResult", "ToolRunner", "ToolRunnerFactory", "ToolStatus", "choose_model",
 ]

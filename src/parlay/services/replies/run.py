@@ -1,7 +1,8 @@
 """Step 2 of a reply: the model, called once per step, stream or not.
 
 A step is one provider call (`ChatService.complete` / `open_events`); its events are decoded
-once (`providers.sse`) into a `StepState`. When the model asks for tools of the reply's
+once (`providers.sse`) into a `StepState` and written for the client by a `StreamShape`
+(`respond.py`). When the model asks for tools of the reply's
 `ToolRunner`, they run, their results go back to the model, and the next step starts, up to
 `max_steps` model calls. A streamed reply reaches the client as the upstream's own bytes;
 what ends it (the finish and usage chunks, `[DONE]`, or the error event) is held back until
@@ -15,7 +16,6 @@ from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 from parlay.providers.sse import (
-    DONE,
     Done,
     Finish,
     ModelEvent,
@@ -24,11 +24,11 @@ from parlay.providers.sse import (
     ToolCallDelta,
     UsageReport,
     completion_events,
-    data_event,
     parse_event,
 )
-from parlay.services.chat import ChatService, UpstreamEvents, error_event, wants_usage
+from parlay.services.chat import ChatService, UpstreamEvents, wants_usage
 from parlay.services.replies.persist import ReplyOutcome, ReplyStore
+from parlay.services.replies.respond import ChatChunks, StreamShape
 from parlay.services.replies.tools import ToolCall, ToolResult, ToolRunner, owned_calls, tool_names
 
 log = logging.getLogger("parlay.replies")
@@ -86,7 +86,7 @@ class ReplyRun:
     def __init__(self, chat: ChatService, user_id: str, body: dict[str, Any], *,
                  runner: ToolRunner | None = None, store: ReplyStore | None = None,
                  metadata: dict[str, Any] | None = None, max_steps: int = MAX_STEPS,
-                 request_id: str | None = None) -> None:
+                 shape: StreamShape | None = None, request_id: str | None = None) -> None:
         self._chat = chat
         self._user_id = user_id
         self._body = body
@@ -95,6 +95,7 @@ class ReplyRun:
         self._store = store
         self._metadata = metadata or {}
         self._max_steps = max_steps
+        self._shape = shape or ChatChunks(body["model"])
         self._request_id = request_id
         self._steps = 0
         self._usage: dict[str, int] | None = None
@@ -136,35 +137,38 @@ class ReplyRun:
             await self._finish(failed=True)
 
     async def _events(self) -> AsyncGenerator[bytes, None]:
+        shape = self._shape
         held: list[bytes] = []
+        for event in shape.start():
+            yield event
         try:
             while self._upstream is not None:
                 self._step, held = StepState(), []
-                async for event in self._upstream:
-                    found = parse_event(event)
+                async for raw in self._upstream:
+                    found = parse_event(raw)
                     self._step.feed(found)
                     if self._store is not None and self._store.checkpoint_due():
                         self._store.checkpoint(self._step.text)
                     if self._holds(found):
-                        held.append(event)
+                        held += shape.event(raw, found)
                     else:
-                        yield event
+                        for event in shape.event(raw, found):
+                            yield event
                 self._step.done = self._upstream.done
                 self._step.usage = self._upstream.usage or self._step.usage
                 self._count(self._step)
                 body = await self._next_body(self._step)
                 self._upstream = await self._open_step(body) if body is not None else None
-            if self._steps > 1 and wants_usage(self._body):
-                held.append(data_event({"object": "chat.completion.chunk", "choices": [],
-                                        "model": self._body["model"], "usage": self._usage}))
-            await self._finish(failed=False)  # stored before the client sees the end
-            held.append(DONE)
+            outcome = self._outcome(self._step, self._body["model"])
+            await self._store_outcome(outcome)  # stored before the client sees the end
+            summed = self._usage if self._steps > 1 and wants_usage(self._body) else None
+            held += shape.end(outcome, summed)
         except Exception as exc:
             try:
                 await self._finish(failed=True)
             except Exception:  # the database is down: the sweeper repairs the reply later
                 log.exception("storing a failed reply failed request_id=%s", self._request_id)
-            held = [error_event(exc, self._request_id)]
+            held = shape.error(exc, self._request_id)
         for event in held:
             yield event
 
@@ -185,9 +189,11 @@ class ReplyRun:
                                             keep_usage_chunk=keep_usage_chunk)
 
     async def _finish(self, *, failed: bool) -> None:
+        await self._store_outcome(self._outcome(self._step, self._body["model"], failed=failed))
+
+    async def _store_outcome(self, outcome: ReplyOutcome) -> None:
         if self._store is not None and not self._store.finished:
-            await self._store.finish(self._outcome(self._step, self._body["model"],
-                                                   failed=failed))
+            await self._store.finish(outcome)
 
     # -- the tool loop -------------------------------------------------------------------
 

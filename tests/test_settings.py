@@ -32,7 +32,8 @@ SEED_PATCH = {
 DEFAULTS = {
     "profile_settings": {"base_style": "Friendly", "nick_name": None, "occupation": None,
                          "more_about_you": None, "custom_instructions": None},
-    "memory_config": {"enabled": False, "min_similarity": 0.75, "max_items": 5},
+    "memory_config": {"enabled": False, "min_similarity": 0.35, "max_items": 5,
+                      "auto_extract": False},
     "advanced_settings": {"web_search_enabled": False, "code_execution_enabled": False,
                           "default_model": None},
     "preferences": {},
@@ -54,7 +55,7 @@ async def test_new_user_gets_defaults(client: httpx.AsyncClient, guest: dict) ->
     # the seed's reads
     assert settings["profile_settings"]["base_style"] == "Friendly"
     assert settings["profile_settings"]["nick_name"] is None
-    assert settings["memory_config"]["min_similarity"] == 0.75
+    assert settings["memory_config"]["min_similarity"] == 0.35
 
 
 async def test_seed_update_verbatim_then_get(client: httpx.AsyncClient, guest: dict) -> None:
@@ -64,7 +65,8 @@ async def test_seed_update_verbatim_then_get(client: httpx.AsyncClient, guest: d
     assert updated["profile_settings"] == {
         "base_style": "Professional", "nick_name": "Assistant Pro",
         "occupation": "Software Engineer", "more_about_you": None, "custom_instructions": None}
-    assert updated["memory_config"] == {"enabled": False, "min_similarity": 0.85, "max_items": 10}
+    assert updated["memory_config"] == {"enabled": False, "min_similarity": 0.85, "max_items": 10,
+                                        "auto_extract": False}
     assert updated["advanced_settings"] == {"web_search_enabled": True,
                                             "code_execution_enabled": False,
                                             "default_model": None}
@@ -84,7 +86,8 @@ async def test_partial_patch_keeps_untouched_fields(client: httpx.AsyncClient, g
     assert data["profile_settings"]["base_style"] == "Professional"
     assert data["profile_settings"]["nick_name"] == "Assistant Pro"
     assert data["profile_settings"]["custom_instructions"] == "Answer in British English."
-    assert data["memory_config"] == {"enabled": True, "min_similarity": 0.85, "max_items": 10}
+    assert data["memory_config"] == {"enabled": True, "min_similarity": 0.85, "max_items": 10,
+                                     "auto_extract": False}
     assert data["advanced_settings"]["web_search_enabled"] is True
 
 
@@ -113,6 +116,8 @@ async def test_null_restores_default_and_empty_text_clears(client: httpx.AsyncCl
     ({"memory_config": {"max_items": 51}}, "memory_config.max_items"),
     ({"memory_config": {"max_items": "10"}}, "memory_config.max_items"),
     ({"memory_config": {"max_items": 7.5}}, "memory_config.max_items"),
+    ({"memory_config": {"auto_extract": "yes"}}, "memory_config.auto_extract"),
+    ({"memory_config": {"auto_extract": 1}}, "memory_config.auto_extract"),
     ({"profile_settings": {"base_stile": "Professional"}}, "profile_settings.base_stile"),
     ({"profile_settings": {"base_style": "Sarcastic"}}, "profile_settings.base_style"),
     ({"profile_settings": {"base_style": "professional"}}, "profile_settings.base_style"),

@@ -23,6 +23,7 @@ from parlay.api import (
     chat,
     conversations,
     items,
+    memories,
     models,
     ops,
     public_shares,
@@ -45,10 +46,12 @@ from parlay.db import migrate
 from parlay.db.engine import make_engine, make_sessionmaker
 from parlay.observability import Metrics, RequestContextMiddleware
 from parlay.providers.local import install_local_provider
+from parlay.providers.local_embeddings import install_local_embeddings
 from parlay.ratelimit_spec import parse_limits
 from parlay.services.accounts import ensure_bootstrap_admin
 from parlay.services.auth_bus import AuthInvalidationBus
 from parlay.services.gateway import start_gateway
+from parlay.services.memory_recall import start_memory
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter
 from parlay.services.reply_sweeper import ReplySweeper
@@ -118,6 +121,8 @@ async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     # First: later components (the local model) register providers into ctx.providers.
     await start_gateway(ctx)
     await install_local_provider(ctx.settings, ctx.providers, ctx.resources)
+    embeddings = await install_local_embeddings(ctx.settings, ctx.providers, ctx.resources)
+    await start_memory(ctx, embeddings.model.id if embeddings is not None else None)
     async with ctx.sessionmaker() as session:
         await ensure_builtin_tools(session)
     ctx.tools = await start_tools(ctx)
@@ -170,6 +175,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(auth.router, prefix="/llm/auth")
     app.include_router(auth.router, prefix="/auth", include_in_schema=False)
     app.include_router(user_settings.router)
+    app.include_router(memories.router)
     app.include_router(admin_tools.router)
     app.include_router(admin_mcp_servers.router)
     app.include_router(admin_tool_calls.router)

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     local_threads: int | None = Field(default=None, ge=1)
     local_context: int = Field(default=4096, ge=256)
     local_queue_size: int = Field(default=8, ge=1)
+    local_embedding_model: str = "bundled"
+    memory_embedding_model: str | None = Field(
+        default=None, description="embeddings model for memory; default: the local one")
+    memory_max_per_user: int = Field(default=1000, ge=1, le=10_000)
 
     # Tools (README: "Tools"): search backends, the scraper's allow-list, the sandbox.
     searxng_url: str | None = None

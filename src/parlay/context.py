@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from parlay.providers.registry import ProviderRegistry
     from parlay.services.chat import ChatService
     from parlay.services.gateway import Gateway
+    from parlay.services.memory_recall import MemoryRuntime
     from parlay.services.replies import ReplyDeps
     from parlay.services.tool_registry import ToolRegistry
     from parlay.services.usage import UsageRecorder
@@ -41,3 +42,4 @@ class AppContext:
     chat: ChatService = field(init=False)  # one provider call (the gateway hot path)
     replies: ReplyDeps = field(init=False)  # what the reply pipeline needs
     tools: ToolRegistry = field(init=False)  # set by services.tool_startup.start_tools
+    memory: MemoryRuntime = field(init=False)  # set by services.memory_recall.start_memory

@@ -16,6 +16,8 @@ Replies are deterministic: "echo: <last user message>". The last user message ca
 When the messages end with tool results, the reply is "tool said: <their contents joined by
 ' | '>" (the end of a function-call round trip). A reply cut short by max_tokens ends with
 finish_reason "length".
+A test can script answers: `with mock.answering("some prompt text", "the reply"):` makes every
+chat request whose messages contain that text answer with that reply instead.
 Every request received is kept in `MockUpstream.requests` (method, path, headers, body).
 """
 
@@ -77,6 +79,18 @@ class MockUpstream:
     cancelled: int = 0  # streams whose client went away before the end
     api_key: str | None = None
     url: str = ""
+    scripted: list[tuple[str, str]] = field(default_factory=list)  # (text in messages, reply)
+
+    @contextlib.contextmanager
+    def answering(self, when_contains: str, reply: str):
+        """Within the block, chat requests whose messages contain `when_contains` get
+        `reply` as the assistant's answer (instead of the echo)."""
+        rule = (when_contains, reply)
+        self.scripted.append(rule)
+        try:
+            yield self
+        finally:
+            self.scripted.remove(rule)
 
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -135,7 +149,9 @@ class MockUpstream:
             await asyncio.sleep(float(arg or 1))
         messages = body.get("messages", [])
         results = _results(messages)
-        reply = {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(command, f"echo: {prompt}")
+        reply = (self._scripted_reply(messages)
+                 or {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(command,
+                                                                       f"echo: {prompt}"))
         if results and command != "!toolloop":
             reply = "tool said: " + " | ".join(str(m.get("content")) for m in results)
         elif calls := self._calls(command, arg, messages):
@@ -200,6 +216,10 @@ class MockUpstream:
             events.append({**chunk, "choices": [], "usage": usage})
         data = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events)
         return Response(data + b"data: [DONE]\n\n", media_type="text/event-stream")
+
+    def _scripted_reply(self, messages: list[dict]) -> str | None:
+        text = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+        return next((reply for needle, reply in self.scripted if needle in text), None)
 
     async def _stream(self, body: dict, reply: str, usage: dict, command: str, arg: str,
                       request: Request, finish: str = "stop"):

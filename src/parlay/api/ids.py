@@ -16,6 +16,7 @@ ConversationId = Annotated[str, Path(pattern=ID_PATTERN,
 ItemId = Annotated[str, Path(pattern=ID_PATTERN, examples=["msg_3f9a0c1d2e4b5a6978812233"])]
 ShareId = Annotated[str, Path(pattern=ID_PATTERN, examples=["shr_3f9a0c1d2e4b5a6978812233"])]
 ShareToken = Annotated[str, Path(pattern=TOKEN_PATTERN)]
+MemoryId = Annotated[str, Path(pattern=ID_PATTERN, examples=["mem_3f9a0c1d2e4b5a6978812233"])]
 
 
 def cursor(description: str) -> object:

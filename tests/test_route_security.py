@@ -16,7 +16,7 @@ from support.asserts import assert_error
 
 # Path parameters that name something a user owns, and how to get the owner's value.
 OWNED_PARAMS = {"conversation_id", "item_id", "share_id", "key_id", "approval_id",
-                "response_id"}
+                "response_id", "memory_id"}
 # Routes whose parameters are not per-user secrets: global catalog entries, share tokens
 # (whoever holds the token may read), admin-only resources (covered by the 403 check).
 NOT_OWNER_SCOPED = {
@@ -35,6 +35,7 @@ BODIES = {
     ("patch", "/v1/conversations/{conversation_id}/items/{item_id}"): {"content": "stolen"},
     ("post", "/v1/conversations/{conversation_id}/items/{item_id}/regenerate"): {},
     ("post", "/v1/conversations/{conversation_id}/share"): {"expires_in": 3600},
+    ("patch", "/v1/users/me/memories/{memory_id}"): {"text": "stolen"},
 }
 
 
@@ -51,9 +52,11 @@ async def _owned_resources(client: httpx.AsyncClient, owner: dict) -> dict[str, 
     key = (await client.post("/llm/auth/api-keys", headers=owner, json={"name": "k"})).json()["data"]
     response = (await client.post("/v1/responses", headers=owner,
                                   json={"model": "mock-small", "input": "secret"})).json()
+    memory = (await client.post("/v1/users/me/memories", headers=owner,
+                                json={"text": "my secret fact"})).json()["data"]
     return {"conversation_id": conv["id"], "item_id": item["id"], "share_id": share["id"],
             "key_id": key["id"], "share_token": share["share_token"],
-            "response_id": response["id"],
+            "response_id": response["id"], "memory_id": memory["id"],
             "approval_id": await _pending_approval(client, owner)}
 
 
@@ -122,3 +125,5 @@ async def test_another_users_ids_are_404_on_every_route(client: httpx.AsyncClien
     assert [k["id"] for k in keys] == [owned["key_id"]]
     response = await client.get(f"/v1/responses/{owned['response_id']}", headers=guest)
     assert response.json()["output_text"] == "echo: secret"
+    memory = (await client.get(f"/v1/users/me/memories/{owned['memory_id']}", headers=guest))
+    assert memory.json()["data"]["text"] == "my secret fact"

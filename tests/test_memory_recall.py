@@ -4,6 +4,8 @@ same database), users kept apart, vectors recomputed when the embedding model ch
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
@@ -152,3 +154,16 @@ async def test_render_memories(app, person: str) -> None:
 async def test_new_guest_without_memories(app, client: httpx.AsyncClient) -> None:
     uid = await user_id(client, await new_guest(client))
     assert await recall(app, uid, "anything at all") == []
+
+
+async def test_a_failing_model_recalls_nothing(client: httpx.AsyncClient, guest: dict,
+                                               database_url: str,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    await remember(client, guest, FACTS[0])
+    uid = await user_id(client, guest)
+    broken = make_settings(database_url, memory_embedding_model="no-such-model")
+    async with running_app(broken) as broken_app:
+        with caplog.at_level(logging.WARNING, logger="parlay.memories"):
+            assert await recall(broken_app, uid, "Can you suggest a snack with nuts?") == []
+    assert any("memory recall skipped: model_not_found" in r.getMessage()
+               for r in caplog.records)

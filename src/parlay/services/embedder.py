@@ -17,6 +17,8 @@ from parlay.errors import ServiceUnavailable, UpstreamError
 from parlay.providers.base import ModelInfo
 from parlay.providers.registry import ProviderRegistry
 
+UPSTREAM_BATCH = 256  # texts per upstream request (OpenAI takes 2,048; others fewer)
+
 
 @dataclass(frozen=True)
 class Vectors:
@@ -44,10 +46,17 @@ class Embedder:
         embed_texts = getattr(route.provider, "embed_texts", None)
         if embed_texts is not None:  # in-process model: no JSON round trip
             return Vectors(space_of(route.info, route.provider), await embed_texts(texts))
-        result = await self._chat.embeddings(user_id, {"model": self.model_id, "input": texts,
-                                                       "encoding_format": "float"})
-        answered = self._registry.resolve(str(result.get("model") or self.model_id))
-        return Vectors(space_of(answered.info, answered.provider), _matrix(result, len(texts)))
+        spaces, parts = set(), []
+        for start in range(0, len(texts), UPSTREAM_BATCH):
+            batch = texts[start:start + UPSTREAM_BATCH]
+            result = await self._chat.embeddings(user_id, {
+                "model": self.model_id, "input": batch, "encoding_format": "float"})
+            answered = self._registry.resolve(str(result.get("model") or self.model_id))
+            spaces.add(space_of(answered.info, answered.provider))
+            parts.append(_matrix(result, len(batch)))
+        if len(spaces) != 1 or len({part.shape[1] for part in parts}) != 1:
+            raise UpstreamError("the embeddings upstream answered from different models")
+        return Vectors(spaces.pop(), np.concatenate(parts))
 
     def _route(self) -> Any:
         if self.model_id is None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from parlay.db.models.memories import Memory
 from parlay.db.repositories import memories as repo
 from parlay.db.repositories.memories import NewMemory
-from parlay.errors import Conflict
+from parlay.errors import ApiError, Conflict
 from parlay.services.embedder import Embedder, Vectors
 from parlay.services.memory_vectors import (
     Match,
@@ -62,9 +62,19 @@ class MemoryRuntime:
                      config: MemoryConfig) -> list[RecalledMemory]:
         """The user's `config.max_items` memories most similar to `text` with a cosine
         similarity of at least `config.min_similarity`, most similar first; nothing when
-        memory is disabled. Raises ApiError when the embedding model fails."""
+        memory is disabled. Never raises for the model's sake: when the embedding model
+        fails, that is logged and nothing is recalled (the reply goes on without)."""
         if not config.enabled or not text.strip():
             return []
+        try:
+            return await self._recall(user_id, text, config)
+        except ApiError as exc:
+            log.warning("memory recall skipped: %s: %s", exc.code, exc.message,
+                        extra={"fields": {"user_id": user_id}})
+            return []
+
+    async def _recall(self, user_id: str, text: str,
+                      config: MemoryConfig) -> list[RecalledMemory]:
         async with self.sessionmaker() as session:
             version, count = await repo.state(session, user_id)
             if not count:

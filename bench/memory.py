@@ -8,6 +8,7 @@ one user `--memories` memories (through MemoryService, as the API does), then me
   - recall with a warm cache (MemoryRuntime.recall: version read + query embedding + cosine
     top-k), next to the query embedding alone in the same run: the difference is what recall
     adds on top of the embedding it cannot avoid;
+  - what recall does besides embedding the query (version read, cache check, cosine top-k);
   - recall with a cold cache (the user's memories changed: their vectors are read again).
 """
 
@@ -29,8 +30,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import make_settings, running_app
+from parlay.db.repositories import memories as repo
+from parlay.db.repositories.conversations import reads_without_transaction
 from parlay.db.repositories.memories import NewMemory
 from parlay.services.memory_recall import vector_fields
+from parlay.services.memory_vectors import best_matches
 from parlay.services.settings import MemoryConfig
 
 TOPICS = ["food", "travel", "family", "work", "music", "sport", "health", "books", "pets",
@@ -92,6 +96,16 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
         print(f"query embedding alone          {percentiles(reference)}")
         print(f"recall, {args.memories} memories, warm   {percentiles(warm)}")
         print(f"  recall adds (p50)            {statistics.median(warm) - statistics.median(reference):7.2f} ms")
+        query = (await engine.embed([question])).vectors[0]
+        space = runtime.embedder.space()
+
+        async def without_embedding() -> None:  # what recall does besides embedding the query
+            async with app.state.ctx.sessionmaker() as session:
+                await reads_without_transaction(session)
+                version, _count = await repo.state(session, user_id)
+                stored = await runtime._vectors(session, user_id, space, version)
+            best_matches(stored, query, min_similarity=0.35, max_items=5)
+        print(f"  recall minus the embedding   {percentiles(await timed(without_embedding, args.samples))}")
 
         async def cold() -> None:
             runtime.cache.drop(user_id)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parlay.db.models.memories import Memory
 from parlay.db.repositories import memories as repo
+from parlay.db.repositories.conversations import reads_without_transaction
 from parlay.db.repositories.memories import NewMemory
 from parlay.errors import ApiError, Conflict
 from parlay.services.embedder import Embedder, Vectors
@@ -76,6 +77,7 @@ class MemoryRuntime:
     async def _recall(self, user_id: str, text: str,
                       config: MemoryConfig) -> list[RecalledMemory]:
         async with self.sessionmaker() as session:
+            await reads_without_transaction(session)  # two reads at most: no BEGIN/COMMIT
             version, count = await repo.state(session, user_id)
             if not count:
                 return []

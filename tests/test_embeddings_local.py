@@ -14,7 +14,14 @@ import pytest
 from openai import AsyncOpenAI
 
 from conftest import asgi_client, make_settings, new_guest, running_app
-from parlay.providers.local_embeddings import DIMENSIONS, MODEL_ID
+from parlay.errors import ServiceUnavailable
+from parlay.providers.local_embeddings import (
+    DIMENSIONS,
+    MODEL_ID,
+    EmbeddingEngine,
+    EmbeddingFiles,
+    bundled_files,
+)
 from support.asserts import assert_error
 
 
@@ -147,3 +154,20 @@ async def test_event_loop_stays_free(client: httpx.AsyncClient, guest: dict) -> 
     assert vectors(result).shape == (1024, DIMENSIONS)
     elapsed = time.perf_counter() - started
     assert answered >= 3, f"only {answered} health checks answered in {elapsed:.2f}s"
+
+
+async def test_a_damaged_model_file_is_refused(tmp_path) -> None:
+    files = bundled_files()
+    assert files is not None, "the local embedding model is not installed (make install-local)"
+    damaged = tmp_path / "model.onnx"
+    data = bytearray(files.model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    engine = EmbeddingEngine(EmbeddingFiles(damaged, files.tokenizer))
+    try:
+        with pytest.raises(ServiceUnavailable) as refused:
+            await engine.embed(["hello"])
+        assert refused.value.code == "local_model_unavailable"
+        assert "SHA-256" in refused.value.message
+    finally:
+        engine.close()

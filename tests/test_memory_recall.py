@@ -11,7 +11,7 @@ import pytest
 
 from conftest import asgi_client, make_settings, new_guest, running_app
 from parlay.db.repositories import memories as repo
-from parlay.services.memory_recall import render_memories
+from parlay.services.memory_recall import ReplyMemories, recall_for_reply, render_memories
 from parlay.services.settings import MemoryConfig
 from support.mock_upstream import MockUpstream
 from test_memories import BASE, remember
@@ -167,3 +167,24 @@ async def test_a_failing_model_recalls_nothing(client: httpx.AsyncClient, guest:
             assert await recall(broken_app, uid, "Can you suggest a snack with nuts?") == []
     assert any("memory recall skipped: model_not_found" in r.getMessage()
                for r in caplog.records)
+
+
+async def test_recall_for_reply_follows_the_users_settings(app, client: httpx.AsyncClient,
+                                                          guest: dict, person: str) -> None:
+    async def for_reply(text: str) -> ReplyMemories:
+        async with app.state.ctx.sessionmaker() as session:
+            return await recall_for_reply(app.state.ctx.memory, session, person, text)
+
+    assert await for_reply("Can you suggest a snack with nuts?") == ReplyMemories()  # off
+    await client.patch("/v1/users/me/settings", headers=guest,
+                       json={"memory_config": {"enabled": True}})
+    found = await for_reply("Can you suggest a snack with nuts?")
+    assert found.preamble is not None and found.preamble.endswith(f"- {FACTS[0]}")
+    (used,) = found.used
+    peanuts = [m for m in (await client.get(BASE, headers=guest)).json()["data"]
+               if m["text"] == FACTS[0]]
+    assert used["id"] == peanuts[0]["id"] and 0.35 <= used["similarity"] <= 1
+    await client.patch("/v1/users/me/settings", headers=guest,
+                       json={"memory_config": {"max_items": 1, "min_similarity": 0.99}})
+    assert await for_reply("Can you suggest a snack with nuts?") == ReplyMemories()
+    assert await recall_for_reply(None, None, person, "x") == ReplyMemories()  # type: ignore[arg-type]

@@ -2,11 +2,13 @@
 `/v1/users/me/memories` rules; recall and storing extracted facts live in `memory_recall`,
 asking the model for facts in `memory_extraction`.
 
-Contract used by the reply pipeline (see memory_recall / memory_extraction):
-  ctx.memory.recall(user_id, text, config) -> list[RecalledMemory]
+Contract used by the reply pipeline (parlay.services.memory_recall / memory_extraction):
+  recall_for_reply(ctx.memory, session, user_id, text) -> ReplyMemories(preamble, used)
+      the context step: the user's memory_config, recall, the system text, ids for metadata
+  ctx.memory.recall(user_id, text, config) -> list[RecalledMemory]   (never raises)
   render_memories(recalled) -> str | None
-  schedule_extraction(ctx.memory, user_id=..., conversation_id=..., item_id=..., text=...,
-                      model=...)
+  schedule_extraction(ctx.memory, user_id=, conversation_id=, item_id=, text=, model=)
+      after the reply is persisted; background, checks the user's switches itself
 """
 
 from __future__ import annotations

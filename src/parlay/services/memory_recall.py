@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from parlay.services.memory_vectors import (
     most_similar,
     to_bytes,
 )
-from parlay.services.settings import MemoryConfig
+from parlay.services.settings import MemoryConfig, load_settings
 
 log = logging.getLogger("parlay.memories")
 
@@ -188,6 +189,27 @@ class MemoryRuntime:
         for task in list(self._jobs):
             task.cancel()
         await asyncio.gather(*self._jobs, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class ReplyMemories:
+    """What recall adds to a reply: a system message, and what to note on the reply item."""
+
+    preamble: str | None = None
+    used: list[dict[str, Any]] = field(default_factory=list)  # [{id, similarity}]
+
+
+async def recall_for_reply(runtime: MemoryRuntime | None, session: AsyncSession, user_id: str,
+                           text: str) -> ReplyMemories:
+    """The reply pipeline's recall step in one call: reads the user's `memory_config` with
+    `session` (a read, nothing committed), recalls, renders. Metadata names the memories by id
+    only, so forgetting one leaves no copy of its text on old replies."""
+    if runtime is None:
+        return ReplyMemories()
+    config = (await load_settings(session, user_id)).memory_config
+    recalled = await runtime.recall(user_id, text, config)
+    return ReplyMemories(render_memories(recalled),
+                         [{"id": m.id, "similarity": round(m.similarity, 4)} for m in recalled])
 
 
 def render_memories(memories: Sequence[RecalledMemory]) -> str | None:

@@ -8,8 +8,10 @@ import logging
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from conftest import asgi_client, make_settings, new_guest, running_app
+from parlay.db.models.memories import Memory
 from parlay.db.repositories import memories as repo
 from parlay.services.memory_recall import ReplyMemories, recall_for_reply, render_memories
 from parlay.services.settings import MemoryConfig
@@ -188,3 +190,17 @@ async def test_recall_for_reply_follows_the_users_settings(app, client: httpx.As
                        json={"memory_config": {"max_items": 1, "min_similarity": 0.99}})
     assert await for_reply("Can you suggest a snack with nuts?") == ReplyMemories()
     assert await recall_for_reply(None, None, person, "x") == ReplyMemories()  # type: ignore[arg-type]
+
+
+async def test_a_damaged_vector_is_recomputed(app, client: httpx.AsyncClient,
+                                              guest: dict) -> None:
+    memory = await remember(client, guest, FACTS[0])
+    uid = await user_id(client, guest)
+    async with app.state.ctx.sessionmaker() as session:
+        await session.execute(update(Memory).where(Memory.id == memory["id"])
+                              .values(embedding=b"\x00" * 100))
+        await repo.changed(session, uid)  # as any change does: caches are stale
+        await session.commit()
+    assert await recall(app, uid, "Can you suggest a snack with nuts?") == [FACTS[0]]
+    (row,) = await stored(app, uid)
+    assert len(row.embedding) == 4 * 384

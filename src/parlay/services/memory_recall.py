@@ -73,7 +73,9 @@ class MemoryRuntime:
         except ApiError as exc:
             log.warning("memory recall skipped: %s: %s", exc.code, exc.message,
                         extra={"fields": {"user_id": user_id}})
-            return []
+        except (ValueError, TypeError):  # e.g. a stored vector of the wrong size
+            log.exception("memory recall failed", extra={"fields": {"user_id": user_id}})
+        return []
 
     async def _recall(self, user_id: str, text: str,
                       config: MemoryConfig) -> list[RecalledMemory]:
@@ -106,7 +108,7 @@ class MemoryRuntime:
             return cached
         rows = await repo.vectors(session, user_id)
         await session.commit()
-        stale = [r for r in rows if r.embedding is None or r.embedding_space != space]
+        stale = [r for r in rows if not _usable(r, space)]
         fresh: dict[str, np.ndarray] = {}
         if stale:
             computed = await self.embedder.embed(user_id, [r.text for r in stale])
@@ -229,6 +231,12 @@ def vector_fields(vectors: Vectors | None, index: int) -> dict[str, Any]:
     row = vectors.matrix[index]
     return {"embedding": to_bytes(row), "embedding_space": vectors.space,
             "embedding_dim": int(row.shape[0])}
+
+
+def _usable(row: repo.VectorRow, space: str) -> bool:
+    """A stored vector of this space, whole."""
+    return (row.embedding is not None and row.embedding_space == space
+            and len(row.embedding) == 4 * (row.embedding_dim or 0) > 0)
 
 
 def _distinct(new: np.ndarray, existing: np.ndarray | None) -> list[int]:

@@ -32,6 +32,7 @@ class VectorRow:
     text: str
     embedding: bytes | None
     embedding_space: str | None
+    embedding_dim: int | None
 
 
 async def get_owned(session: AsyncSession, user_id: str, memory_id: str) -> Memory | None:
@@ -66,7 +67,8 @@ async def list_page(session: AsyncSession, user_id: str, *, limit: int, offset: 
 async def vectors(session: AsyncSession, user_id: str) -> list[VectorRow]:
     """Every memory of the user with its stored vector (recall loads them at once)."""
     rows = await session.execute(
-        select(Memory.id, Memory.text, Memory.embedding, Memory.embedding_space)
+        select(Memory.id, Memory.text, Memory.embedding, Memory.embedding_space,
+               Memory.embedding_dim)
         .where(Memory.user_id == user_id).order_by(Memory.created_at, Memory.id))
     return [VectorRow(*row) for row in rows]
 

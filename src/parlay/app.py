@@ -51,7 +51,7 @@ from parlay.ratelimit_spec import parse_limits
 from parlay.services.accounts import ensure_bootstrap_admin
 from parlay.services.auth_bus import AuthInvalidationBus
 from parlay.services.gateway import start_gateway
-from parlay.services.memory_recall import start_memory
+from parlay.services.memory_steps import start_memory
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import MemoryCounter, RateLimiter, RedisCounter
 from parlay.services.reply_sweeper import ReplySweeper

@@ -199,6 +199,7 @@ class ReplyMemories:
 
     preamble: str | None = None
     used: list[dict[str, Any]] = field(default_factory=list)  # [{id, similarity}]
+    config: MemoryConfig = field(default_factory=MemoryConfig)  # the user's memory_config
 
 
 async def recall_for_reply(runtime: MemoryRuntime | None, session: AsyncSession, user_id: str,
@@ -211,7 +212,8 @@ async def recall_for_reply(runtime: MemoryRuntime | None, session: AsyncSession,
     config = (await load_settings(session, user_id)).memory_config
     recalled = await runtime.recall(user_id, text, config)
     return ReplyMemories(render_memories(recalled),
-                         [{"id": m.id, "similarity": round(m.similarity, 4)} for m in recalled])
+                         [{"id": m.id, "similarity": round(m.similarity, 4)} for m in recalled],
+                         config)
 
 
 def render_memories(memories: Sequence[RecalledMemory]) -> str | None:
@@ -249,20 +251,3 @@ def _distinct(new: np.ndarray, existing: np.ndarray | None) -> list[int]:
             kept.append(index)
     return kept
 
-
-async def start_memory(ctx: Any, local_model_id: str | None) -> MemoryRuntime:
-    """Fill ctx.memory. The embedding model: PARLAY_MEMORY_EMBEDDING_MODEL, else the local
-    one (`local_model_id`, None when it is off or not installed)."""
-    from parlay.services.chat import ChatService
-
-    model_id = ctx.settings.memory_embedding_model or local_model_id
-    if model_id is None:
-        log.warning("memory recall and extraction are unavailable: no embedding model (install "
-                    "the local one with `make install-local` or set "
-                    "PARLAY_MEMORY_EMBEDDING_MODEL); memories are stored without vectors")
-    chat = ChatService(ctx)
-    runtime = MemoryRuntime(ctx.sessionmaker, Embedder(ctx.providers, chat, model_id), chat,
-                            max_per_user=ctx.settings.memory_max_per_user)
-    ctx.memory = runtime
-    ctx.resources.push_async_callback(runtime.aclose)
-    return runtime

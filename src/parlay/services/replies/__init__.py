@@ -17,7 +17,9 @@ from parlay.services.replies.context import (
 )
 from parlay.services.replies.persist import ReplyOutcome, ReplyStore
 from parlay.services.replies.pipeline import (
+    AfterReply,
     ChatAnswer,
+    FinishedTurn,
     Generation,
     ReplyDeps,
     ReplyPipeline,
@@ -37,8 +39,29 @@ from parlay.services.replies.tools import (
 )
 
 __all__ = [
-    "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "ChatAnswer", "ChatChunks", "ContextStep",
-    "Generation", "ReplyContext", "ReplyDeps", "ReplyOutcome", "ReplyPipeline", "ReplyRun",
-    "ReplyStore", "SentItems", "StoredTurn", "StreamShape", "StreamedReply", "ToolCall",
-    "ToolResult", "ToolRunner", "ToolRunnerFactory", "ToolStatus", "choose_model",
+    "CONTEXT_STEPS",
+    "HISTORY_LIMIT",
+    "MAX_STEPS",
+    "AfterReply",
+    "ChatAnswer",
+    "ChatChunks",
+    "ContextStep",
+    "FinishedTurn",
+    "Generation",
+    "ReplyContext",
+    "ReplyDeps",
+    "ReplyOutcome",
+    "ReplyPipeline",
+    "ReplyRun",
+    "ReplyStore",
+    "SentItems",
+    "StoredTurn",
+    "StreamShape",
+    "StreamedReply",
+    "ToolCall",
+    "ToolResult",
+    "ToolRunner",
+    "ToolRunnerFactory",
+    "ToolStatus",
+    "choose_model",
 ]

@@ -44,6 +44,8 @@ class ReplyContext:
     history: list[Message] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # What steps tell later steps and after-reply hooks (never stored, never sent).
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def messages(self) -> list[Message]:
         return [*self.system, *self.history, *self.request]

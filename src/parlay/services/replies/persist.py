@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +55,15 @@ class ReplyOutcome:
 class ReplyStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], conversation_id: str, *,
                  model: str, pending: Sequence[NewItem] = (), target_id: str | None = None,
-                 keep_answer_if_deleted: bool = False) -> None:
+                 keep_answer_if_deleted: bool = False,
+                 after: Callable[[ReplyStore], None] | None = None) -> None:
         self._sessionmaker = sessionmaker
         self.conversation_id = conversation_id
         self._model = model
         self._pending = list(pending)  # the request's own items, written with the first write
         self._target_id = target_id
         self._keep_answer_if_deleted = keep_answer_if_deleted
+        self._after = after  # told once the reply is stored (must not block)
         self._tool_log: list[dict[str, Any]] = []
         self.items: list[ItemView] = []  # the request's own items, once written
         self._placeholder: str | None = None  # a streamed reply, stored in_progress
@@ -136,6 +138,11 @@ class ReplyStore:
         else:
             rows = await self._append([_reply_item(outcome)])
             self._finished = rows[-1] if rows else None
+        if self._after is not None and not self.gone:
+            try:
+                self._after(self)
+            except Exception:  # an after-reply hook never costs the reply
+                log.exception("after-reply hook failed conversation=%s", self.conversation_id)
         return self._finished
 
     @property

@@ -14,8 +14,9 @@ of their answer:
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,24 @@ from parlay.services.replies.run import MAX_STEPS, ReplyRun
 from parlay.services.replies.tools import ToolRunner, ToolRunnerFactory
 from parlay.services.settings import default_model_for_user
 
+log = logging.getLogger("parlay.replies")
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedTurn:
+    """A user message answered and stored, as after-reply hooks see it."""
+
+    user_id: str
+    conversation_id: str
+    model: str
+    user_text: str
+    user_item_id: str | None
+    reply_id: str | None
+    notes: dict[str, Any]  # the context steps' notes (ReplyContext.notes)
+
+
+AfterReply = Callable[[FinishedTurn], None]
+
 
 @dataclass
 class ReplyDeps:
@@ -47,6 +66,9 @@ class ReplyDeps:
     tools: ToolRunnerFactory | None = None  # None: no server-side tools
     max_steps: int = MAX_STEPS  # model calls per reply, tool rounds included
     context_steps: ContextSteps = field(default_factory=lambda: CONTEXT_STEPS)
+    # Told after a new user message's reply is stored (not on regenerate); must not block:
+    # background work is theirs to start (memory extraction).
+    after_reply: list[AfterReply] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +164,8 @@ class ReplyPipeline:
                                           runner, request=messages)
             await session.commit()  # no connection is held while the upstream works
         replies = (ReplyStore(self._deps.sessionmaker, conversation_id, model=model,
-                              pending=new_items, keep_answer_if_deleted=True)
+                              pending=new_items, keep_answer_if_deleted=True,
+                              after=self._after_reply(user_id, model, context))
                    if conversation_id is not None and new_items else None)
         run = self._run(user_id, {**body, "model": model, **_messages_of(context, body)},
                         runner, replies, context)
@@ -200,7 +223,8 @@ class ReplyPipeline:
             _require_user_message(context)
             await session.commit()
             stored = [ItemView.of(row) for row in rows]
-        replies = ReplyStore(self._deps.sessionmaker, conversation.id, model=model)
+        replies = ReplyStore(self._deps.sessionmaker, conversation.id, model=model,
+                             after=self._after_reply(user_id, model, context, stored[-1].id))
         body = {"model": model, **generation.sampling(), **_messages_of(context, {})}
         return stored, self._run(user_id, body, runner, replies, context), replies
 
@@ -256,6 +280,25 @@ class ReplyPipeline:
         except BaseException:
             await run.aclose()
             raise
+
+    def _after_reply(self, user_id: str, model: str, context: ReplyContext,
+                     user_item_id: str | None = None) -> Callable[[ReplyStore], None] | None:
+        """What tells the after-reply hooks once `ReplyStore` stored the reply."""
+        hooks = self._deps.after_reply
+        if not hooks:
+            return None
+
+        def tell(store: ReplyStore) -> None:
+            own = [item.id for item in store.items if item.role == "user"]
+            turn = FinishedTurn(user_id, store.conversation_id, model,
+                                context.latest_user_text(), user_item_id or (own or [None])[-1],
+                                store.reply_id, context.notes)
+            for hook in hooks:
+                try:
+                    hook(turn)
+                except Exception:
+                    log.exception("after-reply hook %r failed", hook)
+        return tell
 
     async def _runner_for(self, user_id: str, body: dict[str, Any]) -> ToolRunner | None:
         if self._runner is not None or self._deps.tools is None:

@@ -203,13 +203,14 @@ class ReplyMemories:
 
 
 async def recall_for_reply(runtime: MemoryRuntime | None, session: AsyncSession, user_id: str,
-                           text: str) -> ReplyMemories:
-    """The reply pipeline's recall step in one call: reads the user's `memory_config` with
-    `session` (a read, nothing committed), recalls, renders. Metadata names the memories by id
-    only, so forgetting one leaves no copy of its text on old replies."""
+                           text: str, config: MemoryConfig | None = None) -> ReplyMemories:
+    """The reply pipeline's recall step in one call: the user's `memory_config` (given, or
+    read with `session`: nothing committed), recall, the rendered text. Metadata names the
+    memories by id only, so forgetting one leaves no copy of its text on old replies."""
     if runtime is None:
         return ReplyMemories()
-    config = (await load_settings(session, user_id)).memory_config
+    if config is None:
+        config = (await load_settings(session, user_id)).memory_config
     recalled = await runtime.recall(user_id, text, config)
     return ReplyMemories(render_memories(recalled),
                          [{"id": m.id, "similarity": round(m.similarity, 4)} for m in recalled],

@@ -15,6 +15,7 @@ from parlay.services.embedder import Embedder
 from parlay.services.memory_extraction import schedule_extraction
 from parlay.services.memory_recall import MemoryRuntime, recall_for_reply
 from parlay.services.replies import AfterReply, ContextStep, FinishedTurn, ReplyContext
+from parlay.services.replies.context import SETTINGS_NOTE
 
 log = logging.getLogger("parlay.memories")
 CONFIG_NOTE = "memory_config"
@@ -24,8 +25,10 @@ def recall_step(runtime: MemoryRuntime) -> ContextStep:
     async def recall_memories(ctx: ReplyContext) -> None:
         if ctx.conversation_id is None:
             return
+        settings = ctx.notes.get(SETTINGS_NOTE)  # read by the profile step already
+        config = settings.memory_config if settings is not None else None
         found = await recall_for_reply(runtime, ctx.session, ctx.user_id,
-                                       ctx.latest_user_text())
+                                       ctx.latest_user_text(), config)
         ctx.notes[CONFIG_NOTE] = found.config
         if found.preamble:
             ctx.system.append({"role": "system", "content": found.preamble})

@@ -23,10 +23,12 @@ from parlay.db.repositories import items as item_repo
 from parlay.db.repositories.items import HistoryRow
 from parlay.services.chat_messages import chat_messages
 from parlay.services.replies.tools import ToolRunner
-from parlay.services.settings import preamble_for_user
+from parlay.services.settings import build_preamble, load_settings
 
 # The most items sent upstream as history (the newest ones); the model's context is finite.
 HISTORY_LIMIT = 500
+# ReplyContext.notes key: the user's settings (UserSettingsView), read once per reply.
+SETTINGS_NOTE = "settings"
 
 Message = dict[str, Any]
 
@@ -94,7 +96,9 @@ async def profile_preamble(ctx: ReplyContext) -> None:
     only in conversations: a plain chat completion sends the client's messages as they are."""
     if ctx.conversation_id is None:
         return
-    preamble = await preamble_for_user(ctx.session, ctx.user_id)
+    settings = await load_settings(ctx.session, ctx.user_id)
+    ctx.notes[SETTINGS_NOTE] = settings  # later steps (memory) read them from here
+    preamble = build_preamble(settings.profile_settings)
     if preamble:
         ctx.system.append({"role": "system", "content": preamble})
 

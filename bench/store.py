@@ -5,8 +5,8 @@
 Creates a throwaway database, migrates it, bulk-loads (COPY) 1,000 users x 10 conversations
 x 97 items, plus one power user with a 20,000-item conversation and 5,000 two-item
 conversations (1,000,000 items, 15,001 conversations), then measures p50/p99 per page:
-  - through the service layer (ConversationService.list / ItemService.list, one session per
-    call, as a request would), and
+  - through the service layer (ConversationStore.page / ItemStore.page on the driver
+    connections of db/direct.py, as a request would), and
   - through HTTP against `parlay serve` (one worker, JWT auth) on loopback: sequential
     requests on one keep-alive connection from a raw HTTP/1.1 client (bench/gateway.py's).
 Target: p99 <= 10 ms per page. The database is dropped at the end.
@@ -38,10 +38,11 @@ import uvloop
 
 from gateway import Connection  # bench/gateway.py
 from parlay.db import migrate
-from parlay.db.engine import make_engine, make_sessionmaker
+from parlay.db.direct import DirectDB
+from parlay.db.engine import make_engine
 from parlay.security import encode_access_token
-from parlay.services.conversations import ConversationService
-from parlay.services.items import ItemService
+from parlay.services.conversations import ConversationStore
+from parlay.services.items import ItemStore
 
 USERS, CONVERSATIONS_PER_USER, ITEMS_PER_CONVERSATION = 1000, 10, 97
 LONG_CONVERSATION_ITEMS, POWER_USER_CONVERSATIONS = 20_000, 5_000
@@ -181,16 +182,14 @@ def _with_cursor(data: Dataset, picked: tuple[str, str]) -> tuple[str, str, str]
     return user, conv, data.items[conv][4]  # the 40th item
 
 
-async def service_call(sessionmaker: Any, pick: Callable[[], Any],
-                       params: dict[str, Any]) -> None:
+async def service_call(db: DirectDB, pick: Callable[[], Any], params: dict[str, Any]) -> None:
     user, conv, *cursor = pick()
     extra = {"after": cursor[0]} if cursor else {}
-    async with sessionmaker() as session:
-        if conv is None:
-            await ConversationService(session).list(user, **params, **extra)
-        else:
-            page = await ItemService(session).list(user, conv, **params, **extra)
-            assert page.rows, (conv, params)
+    if conv is None:
+        await ConversationStore(db).page(user, **params, **extra)
+    else:
+        page = await ItemStore(db).page(user, conv, **params, **extra)
+        assert page.rows, (conv, params)
 
 
 def http_call(conn: Connection, port: int, tokens: dict[str, str], pick: Callable[[], Any],
@@ -257,11 +256,12 @@ async def bench(args: argparse.Namespace, url: str) -> None:
     await conn.close()
 
     rng = random.Random(11)
-    sessionmaker = make_sessionmaker(engine)
+    db = DirectDB(engine.url, engine.dialect)
     results: dict[str, list[tuple[float, float]]] = {}
     for label, spec in scenarios(data, rng):
-        call = lambda spec=spec: service_call(sessionmaker, spec["pick"], spec["params"])  # noqa: E731
+        call = lambda spec=spec: service_call(db, spec["pick"], spec["params"])  # noqa: E731
         results[label] = [await measure(call, args.samples)]
+    await db.aclose()
     await engine.dispose()
 
     secret = secrets.token_urlsafe(32)

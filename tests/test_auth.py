@@ -182,7 +182,7 @@ async def test_concurrent_cache_misses_share_one_lookup(client: httpx.AsyncClien
 
     ctx = app.state.ctx
     tokens = (await client.post("/llm/auth/guest-login")).json()
-    resolver = PrincipalResolver(ctx.sessionmaker, ctx.jwt_secret, admin_api_key=None, cache_ttl=60)
+    resolver = PrincipalResolver(ctx.direct, ctx.jwt_secret, admin_api_key=None, cache_ttl=60)
     loads = 0
     original = resolver._load_user
 

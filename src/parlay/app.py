@@ -39,10 +39,12 @@ from parlay.api import settings as user_settings
 from parlay.api.body_limit import BodyLimitMiddleware
 from parlay.api.errors import install_error_handlers
 from parlay.api.fastpath import GatewayFastPath
+from parlay.api.hot_routes import HotRoutes
 from parlay.api.mcp import McpEndpoint
 from parlay.config import Settings, load_settings
 from parlay.context import AppContext
 from parlay.db import migrate
+from parlay.db.direct import DirectDB
 from parlay.db.engine import make_engine, make_sessionmaker
 from parlay.observability import Metrics, RequestContextMiddleware
 from parlay.providers.local import install_local_provider
@@ -72,16 +74,19 @@ async def build_context(settings: Settings) -> AppContext:
     if settings.auto_migrate:
         await migrate.upgrade(engine)
     sessionmaker = make_sessionmaker(engine)
+    direct = DirectDB(engine.url, engine.dialect)
     jwt_secret = settings.resolved_jwt_secret()
     principals = PrincipalResolver(
-        sessionmaker, jwt_secret, admin_api_key=settings.admin_api_key,
+        direct, jwt_secret, admin_api_key=settings.admin_api_key,
         cache_ttl=settings.auth_cache_ttl,
     )
     redis = _redis_client(settings)
     counter = RedisCounter(redis, settings.redis_prefix) if redis is not None else MemoryCounter()
     limiter = RateLimiter(parse_limits(settings.rate_limits), counter)
-    ctx = AppContext(settings, engine, sessionmaker, jwt_secret, principals, limiter, redis=redis)
+    ctx = AppContext(settings, engine, sessionmaker, jwt_secret, principals, limiter, direct,
+                     redis=redis)
     ctx.resources.push_async_callback(engine.dispose)
+    ctx.resources.push_async_callback(direct.aclose)
     if redis is not None:
         ctx.resources.push_async_callback(redis.aclose)
         bus = AuthInvalidationBus(settings.redis_url, principals, settings.redis_prefix)
@@ -134,9 +139,11 @@ async def _start_components(app: FastAPI, ctx: AppContext) -> None:
     ctx.resources.push_async_callback(sweeper.aclose)
 
 
-def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, fast_path: bool = True,
+               hot_routes: bool = True) -> FastAPI:
     """`fast_path=False` serves chat completions and embeddings through FastAPI's router too
-    (tests compare both; bench/gateway.py can measure what the fast path saves)."""
+    (tests compare both; bench/gateway.py can measure what the fast path saves);
+    `hot_routes=False` does the same for api/hot_routes.py's routes."""
     settings = settings or load_settings()
     app = FastAPI(
         title="Parlay",
@@ -153,9 +160,12 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     app.state.mcp = McpEndpoint()
     install_error_handlers(app)
     _include_routers(app)
-    # Chat completions / embeddings skip FastAPI's router (hot path, see fastpath.py).
+    # Chat completions / embeddings skip FastAPI's router (hot path, see fastpath.py), and so
+    # do the conversation, settings and auth reads a chat UI makes all the time (hot_routes.py).
     if fast_path:
         app.add_middleware(GatewayFastPath)
+    if hot_routes:
+        app.add_middleware(HotRoutes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

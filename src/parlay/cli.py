@@ -58,6 +58,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     workers = args.workers or settings.workers
     configure_logging(settings.log_level)
     local_model_path(settings, warn=False)  # a bad PARLAY_LOCAL_MODEL fails here, in one line
+    if settings.is_sqlite and settings.sqlite_path is None:
+        raise ConfigError("PARLAY_DATABASE_URL: in-memory SQLite is not supported (every "
+                          "connection and worker must see the same database); use a file, "
+                          "sqlite:///path")
     asyncio.run(_run_migrations(settings))
     # Migrations ran once above; workers must not race each other doing it again.
     os.environ["PARLAY_AUTO_MIGRATE"] = "false"

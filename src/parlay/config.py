@@ -115,7 +115,8 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path | None:
         if not self.is_sqlite:
             return None
-        path = self.async_database_url.split(":///", 1)[1].split("?", 1)[0]
+        path = self.async_database_url.partition("://")[2].split("?", 1)[0]
+        path = path.removeprefix("/")  # sqlite:///relative, sqlite:////absolute, sqlite://
         return None if path in ("", ":memory:") else Path(path)
 
     @property

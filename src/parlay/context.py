@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from parlay.config import Settings
+from parlay.db.direct import DirectDB
 from parlay.services.principals import PrincipalResolver
 from parlay.services.ratelimit import RateLimiter
 
@@ -32,6 +33,7 @@ class AppContext:
     jwt_secret: str
     principals: PrincipalResolver
     limiter: RateLimiter
+    direct: DirectDB  # the hot routes' statements, straight on the driver (db/direct.py)
     # Closed in reverse order at shutdown; components push their own aclose() here.
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     redis: Redis | None = None

@@ -20,9 +20,14 @@ from parlay.services.ratelimit import route_group
 
 access_log = logging.getLogger("parlay.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Route templates x methods x statuses stay few; a bound keeps odd methods from piling up.
+MAX_LABEL_SETS = 10_000
 
 
 class Metrics:
+    """Request counters and latencies. `labels()` validates and locks on every call, so each
+    (method, route, status) keeps its children once looked up."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -38,6 +43,22 @@ class Metrics:
             "parlay_http_errors_total", "Responses with status >= 400", ["route", "status"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any | None]] = {}
+
+    def record(self, method: str, route: str, status: int, elapsed: float) -> None:
+        children = self._children.get((method, route, status))
+        if children is None:
+            code = str(status)
+            children = (self.requests.labels(method, route, code),
+                        self.latency.labels(method, route),
+                        self.errors.labels(route, code) if status >= 400 else None)
+            if len(self._children) < MAX_LABEL_SETS:
+                self._children[(method, route, status)] = children
+        requests, latency, errors = children
+        requests.inc()
+        latency.observe(elapsed)
+        if errors is not None:
+            errors.inc()
 
 
 class RequestContextMiddleware:
@@ -94,10 +115,7 @@ class RequestContextMiddleware:
     def _record(self, scope: Scope, status: int, elapsed: float, request_id: str) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         method = scope["method"]
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.latency.labels(method, route).observe(elapsed)
-        if status >= 400:
-            self.metrics.errors.labels(route, str(status)).inc()
+        self.metrics.record(method, route, status, elapsed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "request",
@@ -136,6 +154,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
+    # JsonFormatter prints none of the caller's file and line, thread or process; not
+    # collecting them (the logging HOWTO's "Optimization") saves a stack walk per line.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = BatchingStreamHandler(sys.stderr)  # one line per request, written in batches
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -9,20 +9,24 @@ from fastapi import APIRouter, Body, Depends, Query, status
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from parlay.api.deps import CurrentUser, SessionDep
-from parlay.api.ids import ID_PATTERN, ConversationId, cursor
+from parlay.api.deps import CurrentUser, DirectDep, SessionDep
+from parlay.api.ids import ID_PATTERN, ConversationId
 from parlay.api.items import (
     InputItem,
     ItemOut,
     as_content,
-    get_item_service,
-    page_response,
-    render,
+    item_json,
+    json_bytes,
+    json_response,
+    page_json,
 )
 from parlay.api.schemas import ERROR_RESPONSES, Data, Page, ViewOut
-from parlay.db.models.conversations import Conversation
-from parlay.services.conversations import ConversationService, ConversationView
-from parlay.services.items import ItemService, new_message
+from parlay.services.conversations import (
+    ConversationService,
+    ConversationStore,
+    ConversationView,
+)
+from parlay.services.items import new_message
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"],
                    responses=ERROR_RESPONSES)
@@ -64,12 +68,12 @@ class ConversationOut(ViewOut):
     updated_at: datetime
 
 
-def conversation_json(conversation: Conversation) -> dict[str, Any]:
-    """ConversationOut as a plain dict, for the list route (see items.page_response)."""
-    return {"id": conversation.id, "object": "conversation", "title": conversation.title,
-            "metadata": conversation.meta, "model": conversation.model,
-            "project_id": conversation.project_id, "item_count": conversation.item_count,
-            "created_at": conversation.created_at, "updated_at": conversation.updated_at}
+def conversation_json(view: ConversationView) -> dict[str, Any]:
+    """ConversationOut as a plain dict, for the hot routes (see items.json_bytes)."""
+    return {"id": view.id, "object": "conversation", "title": view.title,
+            "metadata": view.metadata, "model": view.model, "project_id": view.project_id,
+            "item_count": view.item_count, "created_at": view.created_at,
+            "updated_at": view.updated_at}
 
 
 class ConversationDetail(ConversationOut):
@@ -85,12 +89,55 @@ class Deleted(BaseModel):
     deleted_count: int
 
 
+class ConversationsQuery(BaseModel):
+    """GET /v1/conversations: one model, so api/hot_routes.py validates a query exactly as
+    FastAPI."""
+
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    after: str | None = Field(default=None, pattern=ID_PATTERN,
+                              description="a conversation id: the page starts after it")
+    order: Literal["asc", "desc"] = Field(default="desc", description="by updated_at")
+    project_id: str | None = Field(default=None, max_length=200)
+    q: str | None = Field(default=None, max_length=200, description="only conversations whose "
+                          "title contains this text (case-insensitive)")
+
+
+class ConversationQuery(BaseModel):
+    """GET /v1/conversations/{id}."""
+
+    items_limit: int = Field(default=100, ge=0, le=1000)
+
+
+async def conversations_page(store: ConversationStore, user_id: str,
+                             query: ConversationsQuery) -> bytes:
+    page = await store.page(user_id, limit=query.limit, offset=query.offset, after=query.after,
+                            order=query.order, project_id=query.project_id, title=query.q)
+    return page_json([conversation_json(view) for view in page.rows], has_more=page.has_more,
+                     total=page.total)
+
+
+async def conversation_with_items(store: ConversationStore, user_id: str, conversation_id: str,
+                                  query: ConversationQuery) -> bytes:
+    """ConversationDetail: the conversation and its latest items."""
+    conversation, items = await store.get_with_items(user_id, conversation_id,
+                                                     query.items_limit)
+    detail = conversation_json(conversation)
+    detail["items"] = [item_json(item) for item in items]
+    detail["has_more_items"] = conversation.item_count > len(items)
+    return json_bytes({"data": detail})
+
+
 async def get_conversation_service(session: SessionDep) -> ConversationService:
     return ConversationService(session)
 
 
+async def get_conversation_store(db: DirectDep) -> ConversationStore:
+    return ConversationStore(db)
+
+
 Conversations = Annotated[ConversationService, Depends(get_conversation_service)]
-Items = Annotated[ItemService, Depends(get_item_service)]
+Store = Annotated[ConversationStore, Depends(get_conversation_store)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Data[ConversationOut])
@@ -108,20 +155,9 @@ async def create_conversation(
 
 
 @router.get("", response_model=Page[ConversationOut])
-async def list_conversations(
-    user: CurrentUser, conversations: Conversations,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    after: Annotated[str | None, cursor("a conversation id: the page starts after it")] = None,
-    order: Annotated[Literal["asc", "desc"], Query(description="by updated_at")] = "desc",
-    project_id: Annotated[str | None, Query(max_length=200)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="only conversations whose "
-                                   "title contains this text (case-insensitive)")] = None,
-) -> Response:
-    page = await conversations.list(user.user_id, limit=limit, offset=offset, after=after,
-                                    order=order, project_id=project_id, title=q)
-    return page_response([conversation_json(c) for c in page.rows], has_more=page.has_more,
-                         total=page.total)
+async def list_conversations(user: CurrentUser, store: Store,
+                             query: Annotated[ConversationsQuery, Query()]) -> Response:
+    return json_response(await conversations_page(store, user.user_id, query))
 
 
 @router.post("/bulk-delete", response_model=Data[Deleted])
@@ -139,16 +175,10 @@ async def delete_all(user: CurrentUser, conversations: Conversations) -> Data[De
 
 
 @router.get("/{conversation_id}", response_model=Data[ConversationDetail])
-async def get_conversation(
-    conversation_id: ConversationId, user: CurrentUser, conversations: Conversations, items: Items,
-    items_limit: Annotated[int, Query(ge=0, le=1000)] = 100,
-) -> Data[ConversationDetail]:
-    conversation, rows = await conversations.get_with_items(user.user_id, conversation_id,
-                                                            items_limit)
-    out = ConversationOut.of(ConversationView.of(conversation))
-    return Data(data=ConversationDetail(
-        **out.model_dump(), items=await render(items, rows),
-        has_more_items=conversation.item_count > len(rows)))
+async def get_conversation(conversation_id: ConversationId, user: CurrentUser, store: Store,
+                           query: Annotated[ConversationQuery, Query()]) -> Response:
+    return json_response(await conversation_with_items(store, user.user_id, conversation_id,
+                                                       query))
 
 
 async def _update(conversation_id: str, body: ConversationUpdate, user_id: str,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.config import Settings
 from parlay.context import AppContext
+from parlay.db.direct import DirectDB
 from parlay.errors import Forbidden
 from parlay.services.accounts import AccountService
 from parlay.services.principals import Principal
@@ -28,6 +29,10 @@ async def get_settings(request: Request) -> Settings:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.ctx.sessionmaker() as session:
         yield session
+
+
+async def get_direct(request: Request) -> DirectDB:
+    return request.app.state.ctx.direct
 
 
 async def get_principal(
@@ -54,6 +59,7 @@ async def require_admin(principal: Annotated[Principal, Depends(get_principal)])
 Context = Annotated[AppContext, Depends(get_context)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+DirectDep = Annotated[DirectDB, Depends(get_direct)]
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 AdminUser = Annotated[Principal, Depends(require_admin)]
 

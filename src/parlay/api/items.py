@@ -11,21 +11,26 @@ from fastapi import APIRouter, Body, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
-from parlay.api.deps import CurrentUser, SessionDep
+from parlay.api.deps import CurrentUser, DirectDep, SessionDep
 from parlay.api.errors import request_id_of
-from parlay.api.ids import ConversationId, ItemId, cursor
+from parlay.api.ids import ID_PATTERN, ConversationId, ItemId
 from parlay.api.schemas import ERROR_RESPONSES, Data, ErrorResponse, Page, ViewOut
 from parlay.api.sse import EventStreamResponse
-from parlay.db.models.conversations import ConversationItem, ItemVersion
 from parlay.services.content import (
     MAX_CONTENT_CHARS,
     MAX_CONTENT_PARTS,
     MAX_CONTENT_TYPE_CHARS,
     MAX_ITEMS_PER_REQUEST,
     MAX_PART_TYPE_CHARS,
-    default_parts,
 )
-from parlay.services.items import ItemService, ItemView, new_message
+from parlay.services.items import (
+    ItemService,
+    ItemStore,
+    ItemView,
+    NewItem,
+    VersionView,
+    new_message,
+)
 from parlay.services.replies import Generation, ReplyPipeline
 
 router = APIRouter(prefix="/v1/conversations", tags=["items"], responses=ERROR_RESPONSES)
@@ -104,6 +109,18 @@ class ItemCreate(GenerationFields):
             raise ValueError("`stream` streams the reply: it needs `generate` (not false)")
         return self
 
+    def wants_reply(self) -> bool:
+        """Answer with an assistant reply? Default: yes for one message, no for `items`."""
+        return self.generate if self.generate is not None else self.items is None
+
+    def messages(self) -> list[NewItem]:
+        """The messages to store, within the content caps."""
+        if self.items is not None:
+            return [new_message(i.role, as_content(i.content), i.content_type)
+                    for i in self.items]
+        assert self.role is not None and self.content is not None
+        return [new_message(self.role, as_content(self.content), self.content_type)]
+
 
 class ItemPatch(BaseModel):
     content: Content
@@ -164,46 +181,89 @@ async def get_item_service(session: SessionDep) -> ItemService:
     return ItemService(session)
 
 
+async def get_item_store(db: DirectDep) -> ItemStore:
+    return ItemStore(db)
+
+
 async def get_reply_pipeline(request: Request) -> ReplyPipeline:
     return ReplyPipeline(request.app.state.ctx.replies, request_id=request_id_of(request))
 
 
 Items = Annotated[ItemService, Depends(get_item_service)]
+Store = Annotated[ItemStore, Depends(get_item_store)]
 Replies = Annotated[ReplyPipeline, Depends(get_reply_pipeline)]
 
 
-# The list routes are the hot read path: rows become plain dicts serialised once by orjson,
-# instead of pydantic models FastAPI validates again. The dicts are exactly ItemOut /
-# Page (tests compare a listed item with the same item read through ItemOut).
+# The hot routes (see api/hot_routes.py) render views as plain dicts serialised once by orjson,
+# instead of pydantic models FastAPI would validate again. The bytes are exactly the
+# response models' own serialisation (tests/test_hot_routes.py compares them).
 
-def page_response(data: list[dict[str, Any]], *, has_more: bool, total: int) -> Response:
-    body = {"object": "list", "data": data, "has_more": has_more,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "total": total}
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+def json_bytes(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)
 
 
-def version_json(row: ItemVersion, role: str) -> dict[str, Any]:
-    return {"version": row.version, "content": row.content,
-            "content_parts": row.content_parts or default_parts(role, row.content),
-            "status": row.status, "model": row.model, "usage": row.usage,
-            "metadata": row.meta or None, "created_at": row.created_at,
-            "replaced_at": row.replaced_at, "current": False}
+def json_response(body: bytes, status_code: int = 200) -> Response:
+    return Response(body, status_code, media_type="application/json")
 
 
-def item_json(item: ConversationItem, versions: list[ItemVersion] | None) -> dict[str, Any]:
-    return {"id": item.id, "object": "conversation.item", "type": item.type,
-            "conversation_id": item.conversation_id, "role": item.role,
-            "content": item.content,
-            "content_parts": item.content_parts or default_parts(item.role, item.content),
-            "content_type": item.content_type, "status": item.status, "model": item.model,
-            "usage": item.usage, "metadata": item.meta or None, "version": item.version,
-            "versions": [version_json(v, item.role) for v in versions or ()],
-            "created_at": item.created_at, "updated_at": item.updated_at}
+def page_json(data: list[dict[str, Any]], *, has_more: bool, total: int) -> bytes:
+    """A Page of already rendered rows."""
+    return json_bytes({"object": "list", "data": data, "has_more": has_more,
+                       "first_id": data[0]["id"] if data else None,
+                       "last_id": data[-1]["id"] if data else None, "total": total})
 
 
-async def render(items: ItemService, rows: list[ConversationItem]) -> list[ItemOut]:
-    return [ItemOut.of(view) for view in await items.views(rows)]
+def version_json(view: VersionView) -> dict[str, Any]:
+    """VersionOut of an earlier version."""
+    return {"version": view.version, "content": view.content,
+            "content_parts": view.content_parts, "status": view.status, "model": view.model,
+            "usage": view.usage, "metadata": view.metadata, "created_at": view.created_at,
+            "replaced_at": view.replaced_at, "current": False}
+
+
+def item_json(view: ItemView) -> dict[str, Any]:
+    """ItemOut."""
+    return {"id": view.id, "object": "conversation.item", "type": view.type,
+            "conversation_id": view.conversation_id, "role": view.role,
+            "content": view.content, "content_parts": view.content_parts,
+            "content_type": view.content_type, "status": view.status, "model": view.model,
+            "usage": view.usage, "metadata": view.metadata, "version": view.version,
+            "versions": [version_json(v) for v in view.versions],
+            "created_at": view.created_at, "updated_at": view.updated_at}
+
+
+class ItemsQuery(BaseModel):
+    """GET .../items: one model, so api/hot_routes.py validates a query exactly as FastAPI."""
+
+    limit: int = Field(default=50, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    after: str | None = Field(default=None, pattern=ID_PATTERN,
+                              description="an item id: the page starts after it")
+    order: Order = Field(default="asc", description="asc: oldest first")
+
+
+async def items_page(store: ItemStore, user_id: str, conversation_id: str,
+                     query: ItemsQuery) -> bytes:
+    page = await store.page(user_id, conversation_id, limit=query.limit, offset=query.offset,
+                            after=query.after, order=query.order)
+    return page_json([item_json(view) for view in page.rows], has_more=page.has_more,
+                     total=page.total)
+
+
+async def one_item(store: ItemStore, user_id: str, conversation_id: str, item_id: str) -> bytes:
+    return json_bytes({"data": item_json(await store.get(user_id, conversation_id, item_id))})
+
+
+async def store_only(store: ItemStore, user_id: str, conversation_id: str,
+                     body: ItemCreate) -> bytes:
+    """POST .../items that asks for no reply: ItemCreated, or ItemsCreated for `items`."""
+    views = await store.append(user_id, conversation_id, body.messages())
+    data = [item_json(view) for view in views]
+    if body.items is None:
+        return json_bytes({"data": data[0], "reply": None})
+    return json_bytes({"object": "list", "data": data, "has_more": False,
+                       "first_id": data[0]["id"], "last_id": data[-1]["id"], "total": None,
+                       "reply": None})
 
 
 @router.post(
@@ -216,20 +276,15 @@ async def render(items: ItemService, rows: list[ConversationItem]) -> list[ItemO
 )
 async def create_items(conversation_id: ConversationId, body: ItemCreate, user: CurrentUser,
                        replies: Replies) -> ItemCreated | ItemsCreated | Response:
-    if body.items is not None:
-        batch = [new_message(i.role, as_content(i.content), i.content_type) for i in body.items]
-    else:
-        assert body.role is not None and body.content is not None
-        batch = [new_message(body.role, as_content(body.content), body.content_type)]
+    batch = body.messages()
     if body.stream:
         streamed = await replies.send_streaming(user.user_id, conversation_id, batch,
                                                 generation=body.generation())
         headers = {"x-parlay-item-id": streamed.items[-1].id,
                    "x-parlay-reply-id": streamed.reply_id}
         return EventStreamResponse(streamed.events, headers=headers, status_code=201)
-    generate = body.generate if body.generate is not None else body.items is None
     sent = await replies.send(user.user_id, conversation_id, batch,
-                              generation=body.generation(), generate=generate)
+                              generation=body.generation(), generate=body.wants_reply())
     reply = ItemOut.of(sent.reply) if sent.reply is not None else None
     if body.items is None:
         return ItemCreated(data=ItemOut.of(sent.items[0]), reply=reply)
@@ -238,24 +293,15 @@ async def create_items(conversation_id: ConversationId, body: ItemCreate, user: 
 
 
 @router.get("/{conversation_id}/items", response_model=Page[ItemOut])
-async def list_items(
-    conversation_id: ConversationId, user: CurrentUser, items: Items,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    after: Annotated[str | None, cursor("an item id: the page starts after it")] = None,
-    order: Annotated[Order, Query(description="asc: oldest first")] = "asc",
-) -> Response:
-    page = await items.list(user.user_id, conversation_id, limit=limit, offset=offset,
-                            after=after, order=order)
-    versions = await items.versions_map(page.rows)
-    return page_response([item_json(row, versions.get(row.id)) for row in page.rows],
-                         has_more=page.has_more, total=page.total)
+async def list_items(conversation_id: ConversationId, user: CurrentUser, store: Store,
+                     query: Annotated[ItemsQuery, Query()]) -> Response:
+    return json_response(await items_page(store, user.user_id, conversation_id, query))
 
 
 @router.get("/{conversation_id}/items/{item_id}", response_model=Data[ItemOut])
 async def get_item(conversation_id: ConversationId, item_id: ItemId, user: CurrentUser,
-                   items: Items) -> Data[ItemOut]:
-    return Data(data=ItemOut.of(await items.view(user.user_id, conversation_id, item_id)))
+                   store: Store) -> Response:
+    return json_response(await one_item(store, user.user_id, conversation_id, item_id))
 
 
 @router.patch("/{conversation_id}/items/{item_id}", response_model=Data[ItemOut])
@@ -287,7 +333,7 @@ async def regenerate_item(
 
 @router.get("/{conversation_id}/items/{item_id}/versions", response_model=Data[list[VersionOut]])
 async def item_versions(conversation_id: ConversationId, item_id: ItemId, user: CurrentUser,
-                        items: Items) -> Data[list[VersionOut]]:
+                        store: Store) -> Data[list[VersionOut]]:
     """Every version, oldest first; the last one is the current content."""
-    item = await items.view(user.user_id, conversation_id, item_id)
+    item = await store.get(user.user_id, conversation_id, item_id)
     return Data(data=[*(VersionOut.of(v) for v in item.versions), VersionOut.current_of(item)])

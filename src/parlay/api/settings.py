@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from starlette.responses import Response
 
-from parlay.api.deps import CurrentUser, SessionDep
+from parlay.api.deps import CurrentUser, DirectDep, SessionDep
 from parlay.api.schemas import ERROR_RESPONSES, Data
+from parlay.db.direct import DirectDB
 from parlay.services import settings as service
 from parlay.services.settings import (
     PREFERENCE_KEY,
@@ -82,9 +84,18 @@ class SettingsOut(BaseModel):
                    updated_at=view.updated_at)
 
 
+_SETTINGS_JSON = TypeAdapter(Data[SettingsOut])  # what FastAPI serialises response_model with
+
+
+async def settings_body(db: DirectDB, user_id: str) -> bytes:
+    """Data[SettingsOut] as JSON, read straight on the driver (also for api/hot_routes.py)."""
+    view = await service.read_settings(db, user_id)
+    return _SETTINGS_JSON.dump_json(Data[SettingsOut](data=SettingsOut.of(view)))
+
+
 @router.get("", response_model=Data[SettingsOut])
-async def get_settings(user: CurrentUser, session: SessionDep) -> Data[SettingsOut]:
-    return Data(data=SettingsOut.of(await service.load_settings(session, user.user_id)))
+async def get_settings(user: CurrentUser, db: DirectDep) -> Response:
+    return Response(await settings_body(db, user.user_id), media_type="application/json")
 
 
 @router.patch("", response_model=Data[SettingsOut])

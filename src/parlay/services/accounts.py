@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.base import new_id, utcnow
+from parlay.db.direct import DirectDB
 from parlay.db.models.accounts import ApiKey, User
 from parlay.db.repositories import accounts as repo
 from parlay.errors import Conflict, NotFound, Unauthorized
@@ -61,6 +62,14 @@ class TokenPair:
     expires_in: int
     refresh_token: str
     user: UserView
+
+
+async def read_user(db: DirectDB, user_id: str) -> UserView:
+    """The caller's own user, straight on the database driver (db/direct.py)."""
+    row = await repo.user_row(db, user_id)
+    if row is None:
+        raise Unauthorized("unknown user", code="invalid_token")
+    return UserView(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +167,6 @@ class AccountService:
         user.tokens_valid_after = utcnow()
         await self.session.commit()
         self._principals.forget_user(user_id)
-
-    async def me(self, user_id: str) -> UserView:
-        return UserView.of(await self._user(user_id))
 
     async def create_api_key(self, user_id: str, name: str,
                              expires_in: int | None) -> CreatedApiKey:

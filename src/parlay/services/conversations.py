@@ -6,20 +6,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from parlay.db.base import utcnow
-from parlay.db.models.conversations import Conversation, ConversationItem
+from parlay.db.direct import DirectDB, Row
+from parlay.db.models.conversations import Conversation
 from parlay.db.repositories import conversations as repo
 from parlay.db.repositories import items as item_repo
 from parlay.db.repositories import shares as share_repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import BadRequest, NotFound, ValidationFailed
 from parlay.services.content import check_storable
+
+if TYPE_CHECKING:
+    from parlay.services.items import ItemView
 
 T = TypeVar("T")
 Order = Literal["asc", "desc"]
@@ -93,6 +97,68 @@ def merge_metadata(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, 
     return check_metadata(merged)
 
 
+def conversation_view(row: Row) -> ConversationView:
+    """A ConversationView from a row of CONVERSATION_COLUMNS (extra columns ignored)."""
+    return ConversationView(*row[:_WIDTH])
+
+
+_WIDTH = len(repo.CONVERSATION_COLUMNS)
+
+
+class ConversationStore:
+    """The hot conversation reads straight on the database driver (db/direct.py)."""
+
+    def __init__(self, db: DirectDB) -> None:
+        self.db = db
+
+    async def get(self, user_id: str, conversation_id: str) -> ConversationView:
+        row = await repo.owned_row(self.db, user_id, conversation_id)
+        if row is None:
+            raise not_found(conversation_id)
+        return conversation_view(row)
+
+    async def get_with_items(self, user_id: str, conversation_id: str, items_limit: int,
+                             ) -> tuple[ConversationView, list[ItemView]]:
+        """The conversation and its latest `items_limit` items, oldest first: one round trip
+        when it has items."""
+        from parlay.services.items import ItemStore  # services.items imports this module
+
+        items, row = ([], None)
+        if items_limit > 0:
+            items, row = await ItemStore(self.db).latest(user_id, conversation_id, items_limit)
+        if row is None:
+            return await self.get(user_id, conversation_id), []
+        return conversation_view(row), items
+
+    async def page(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: str | None = None,
+        order: Order = "desc",
+        project_id: str | None = None,
+        title: str | None = None,
+    ) -> PageResult[ConversationView]:
+        """A page of the user's conversations; `title` keeps those whose title contains it
+        (case-insensitive)."""
+        check_storable(project_id, "project_id")
+        check_storable(title, "q")
+        cursor = None
+        if after is not None:
+            cursor = await repo.owned_key(self.db, user_id, after)
+            if cursor is None:
+                raise invalid_cursor(after)
+        rows, total = await repo.list_page(
+            self.db, user_id, limit=limit + 1, offset=offset, after=cursor,
+            ascending=order == "asc", project_id=project_id, title=title)
+        if total is None:  # an empty page says nothing about the total
+            total = await repo.count_owned(self.db, user_id, project_id, title)
+        return PageResult([conversation_view(row) for row in rows[:limit]], len(rows) > limit,
+                          total)
+
+
 class ConversationService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -124,48 +190,6 @@ class ConversationService:
         if conversation is None:
             raise not_found(conversation_id)
         return conversation
-
-    async def get_with_items(self, user_id: str, conversation_id: str, items_limit: int,
-                             ) -> tuple[Conversation, list[ConversationItem]]:
-        """The conversation and its latest `items_limit` items, oldest first."""
-        conversation = await self.get(user_id, conversation_id)
-        if conversation.item_count == 0 or items_limit == 0:
-            return conversation, []
-        return conversation, await item_repo.latest(self.session, conversation.id, items_limit)
-
-    async def list(
-        self,
-        user_id: str,
-        *,
-        limit: int,
-        offset: int = 0,
-        after: str | None = None,
-        order: Order = "desc",
-        project_id: str | None = None,
-        title: str | None = None,
-    ) -> PageResult[Conversation]:
-        """A page of the user's conversations; `title` keeps those whose title contains it
-        (case-insensitive)."""
-        check_storable(project_id, "project_id")
-        check_storable(title, "q")
-        await repo.reads_without_transaction(self.session)
-        cursor = None
-        if after is not None:
-            anchor = await repo.get_owned(self.session, user_id, after)
-            if anchor is None:
-                raise invalid_cursor(after)
-            cursor = (anchor.updated_at, anchor.id)
-        if title:
-            rows, total = await repo.search_page(
-                self.session, user_id, title, limit=limit + 1, offset=offset, after=cursor,
-                ascending=order == "asc", project_id=project_id)
-            return PageResult(rows[:limit], len(rows) > limit, total)
-        rows, total = await repo.list_page(
-            self.session, user_id, limit=limit + 1, offset=offset, after=cursor,
-            ascending=order == "asc", project_id=project_id)
-        if total is None:  # an empty page says nothing about the total
-            total = await repo.count_owned(self.session, user_id, project_id)
-        return PageResult(rows[:limit], len(rows) > limit, total)
 
     async def update(
         self,

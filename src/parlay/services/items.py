@@ -12,10 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from parlay.db.base import utcnow
+from parlay.db.base import new_id, utcnow
+from parlay.db.direct import DirectDB, Row
 from parlay.db.models.conversations import Conversation, ConversationItem, ItemVersion
 from parlay.db.repositories import conversations as conversation_repo
+from parlay.db.repositories import item_store as store_repo
 from parlay.db.repositories import items as repo
+from parlay.db.repositories.conversations import CONVERSATION_COLUMNS
+from parlay.db.repositories.item_store import ITEM_COLUMNS
 from parlay.db.repositories.items import NewItem
 from parlay.errors import Conflict, NotFound
 from parlay.services.content import (
@@ -93,6 +97,110 @@ def new_message(role: str, content: Content, content_type: str = "text",
                    content_type=content_type)
 
 
+def item_view(row: Row, versions: tuple[VersionView, ...] = ()) -> ItemView:
+    """An ItemView from a row of ITEM_COLUMNS (extra columns after them are ignored)."""
+    (item_id, kind, conversation_id, role, content, parts, content_type, status, model, usage,
+     meta, version, created_at, updated_at) = row[:_ITEM_WIDTH]
+    return ItemView(item_id, kind, conversation_id, role, content,
+                    parts or default_parts(role, content), content_type, status, model, usage,
+                    meta or None, version, created_at, updated_at, versions)
+
+
+_ITEM_WIDTH = len(ITEM_COLUMNS)
+_VERSION = next(i for i, c in enumerate(ITEM_COLUMNS) if c is ConversationItem.version)
+_ITEM_COUNT = next(i for i, c in enumerate(CONVERSATION_COLUMNS) if c is Conversation.item_count)
+
+
+class ItemStore:
+    """The hot item routes straight on the database driver (db/direct.py): pages, one item,
+    messages stored without a reply. Same rules as ItemService: another user's conversation
+    is a 404, a page is usually one round trip (ownership, page and total together)."""
+
+    def __init__(self, db: DirectDB) -> None:
+        self.db = db
+
+    async def page(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: str | None = None,
+        order: Order = "asc",
+    ) -> PageResult[ItemView]:
+        after_position = None
+        if after is not None:
+            after_position = await store_repo.owned_position(self.db, user_id,
+                                                             conversation_id, after)
+            if after_position is None:
+                await self.item_count(user_id, conversation_id)  # 404 if not the caller's
+                raise invalid_cursor(after)
+        rows, total = await store_repo.page_owned(
+            self.db, user_id, conversation_id, limit=limit + 1, offset=offset,
+            after_position=after_position, ascending=order == "asc")
+        if total is None:  # empty page: past the end, or not the caller's conversation
+            total = await self.item_count(user_id, conversation_id)
+        return PageResult(await self.views(rows[:limit]), len(rows) > limit, total)
+
+    async def latest(self, user_id: str, conversation_id: str, limit: int,
+                     ) -> tuple[list[ItemView], Row | None]:
+        """The last `limit` items oldest first, and the conversation's CONVERSATION_COLUMNS
+        read with them (None when there are no items to read)."""
+        rows, conversation = await store_repo.latest_owned(self.db, user_id, conversation_id,
+                                                           limit)
+        rows.reverse()
+        return await self.views(rows), conversation
+
+    async def get(self, user_id: str, conversation_id: str, item_id: str) -> ItemView:
+        row = await store_repo.owned_item(self.db, user_id, conversation_id, item_id)
+        if row is None:
+            raise item_not_found(conversation_id, item_id)
+        return (await self.views([row]))[0]
+
+    async def append(self, user_id: str, conversation_id: str, items: Sequence[NewItem],
+                     ) -> list[ItemView]:
+        """Store messages at the end of the caller's conversation (committed), no reply."""
+        now = utcnow()
+        ids = [new_id("msg") for _ in items]
+        first = await store_repo.append(self.db, user_id, conversation_id, items, ids, now)
+        if first is None:
+            raise not_found(conversation_id)
+        return [ItemView(item_id, item.type, conversation_id, item.role, item.content,
+                         item.content_parts or default_parts(item.role, item.content),
+                         item.content_type, item.status, item.model, item.usage,
+                         item.meta or None, 1, now, now)
+                for item_id, item in zip(ids, items, strict=True)]
+
+    async def item_count(self, user_id: str, conversation_id: str) -> int:
+        row = await conversation_repo.owned_row(self.db, user_id, conversation_id)
+        if row is None:
+            raise not_found(conversation_id)
+        return int(row[_ITEM_COUNT])
+
+    async def views(self, rows: Sequence[Row]) -> list[ItemView]:
+        """Rows of ITEM_COLUMNS as views; earlier versions read only for items that have
+        any (version > 1), so a page of never-edited items is one round trip."""
+        edited = [row[0] for row in rows if row[_VERSION] > 1]
+        if not edited:
+            return [item_view(row) for row in rows]
+        roles = {row[0]: row[3] for row in rows}
+        versions: dict[str, list[VersionView]] = {}
+        for item_id, *fields in await store_repo.version_rows(self.db, edited):
+            (version, content, parts, status, model, usage, meta, created_at,
+             replaced_at) = fields
+            role = roles[item_id]
+            versions.setdefault(item_id, []).append(VersionView(
+                version, content, parts or default_parts(role, content), status, model, usage,
+                meta or None, created_at, replaced_at))
+        return [item_view(row, tuple(versions.get(row[0], ()))) for row in rows]
+
+
+def item_not_found(conversation_id: str, item_id: str) -> NotFound:
+    return NotFound(f"no item {item_id!r} in conversation {conversation_id!r}",
+                    code="item_not_found", param="item_id")
+
+
 class ItemService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -125,35 +233,8 @@ class ItemService:
     async def get(self, user_id: str, conversation_id: str, item_id: str) -> ConversationItem:
         item = await repo.get_owned_item(self.session, user_id, conversation_id, item_id)
         if item is None:
-            raise NotFound(f"no item {item_id!r} in conversation {conversation_id!r}",
-                           code="item_not_found", param="item_id")
+            raise item_not_found(conversation_id, item_id)
         return item
-
-    async def list(
-        self,
-        user_id: str,
-        conversation_id: str,
-        *,
-        limit: int,
-        offset: int = 0,
-        after: str | None = None,
-        order: Order = "asc",
-    ) -> PageResult[ConversationItem]:
-        """Usually one round trip: ownership, page and total come from one query."""
-        await conversation_repo.reads_without_transaction(self.session)
-        after_position = None
-        if after is not None:
-            after_position = await repo.owned_position(self.session, user_id, conversation_id,
-                                                       after)
-            if after_position is None:
-                await self.conversation(user_id, conversation_id)  # 404 if not the caller's
-                raise invalid_cursor(after)
-        rows, total = await repo.page_owned(
-            self.session, user_id, conversation_id, limit=limit + 1, offset=offset,
-            after_position=after_position, ascending=order == "asc")
-        if total is None:  # empty page: past the end, or not the caller's conversation
-            total = (await self.conversation(user_id, conversation_id)).item_count
-        return PageResult(rows[:limit], len(rows) > limit, total)
 
     async def edit(self, user_id: str, conversation_id: str, item_id: str, *,
                    content: Content, content_type: str | None = None) -> ItemView:

@@ -15,11 +15,17 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 import jwt
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from parlay.db.direct import DirectDB
 from parlay.db.repositories import accounts as repo
 from parlay.errors import Forbidden, Unauthorized
-from parlay.security import API_KEY_PREFIX, constant_time_equals, decode_access_token, sha256_hex
+from parlay.security import (
+    API_KEY_PREFIX,
+    AccessClaims,
+    constant_time_equals,
+    decode_access_token,
+    sha256_hex,
+)
 
 BOOTSTRAP_ADMIN_ID = "usr_admin"
 MAX_CACHED = 50_000
@@ -55,17 +61,18 @@ class _KeyState:
 class PrincipalResolver:
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        db: DirectDB,
         jwt_secret: str,
         *,
         admin_api_key: str | None,
         cache_ttl: float,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._db = db  # lookups straight on the driver (db/direct.py): a cache miss is cheap
         self._jwt_secret = jwt_secret
         self._admin_api_key = admin_api_key
         self._users = _TtlCache[_UserState | None](self._load_user, cache_ttl)
         self._keys = _TtlCache[_KeyState | None](self._load_key, cache_ttl)
+        self._verified: dict[str, AccessClaims] = {}  # access token -> its verified claims
         # Tells other workers to forget too (set when Redis is configured).
         self.broadcast: Callable[[str, str], None] | None = None
 
@@ -83,17 +90,33 @@ class PrincipalResolver:
         return await self._from_jwt(credential)
 
     async def _from_jwt(self, token: str) -> Principal:
+        claims = self._verified.get(token)
+        if claims is None or claims.expires_at <= time.time():
+            claims = self._verify(token)
+        state = await self._user_state(claims.user_id)
+        if state is None or claims.issued_at < state.tokens_valid_after:
+            raise Unauthorized("access token revoked", code="token_revoked")
+        _refuse_disabled(state)
+        return Principal(claims.user_id, state.role)
+
+    def _verify(self, token: str) -> AccessClaims:
+        """Check a token's signature and claims, once per token while it is valid: the same
+        string under the same secret verifies the same way (revocation is the user state's
+        business, checked on every request)."""
+        self._verified.pop(token, None)
         try:
             claims = decode_access_token(self._jwt_secret, token)
         except jwt.ExpiredSignatureError:
             raise Unauthorized("access token expired", code="token_expired") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("invalid access token", code="invalid_token") from None
-        state = await self._user_state(claims.user_id)
-        if state is None or claims.issued_at < state.tokens_valid_after:
-            raise Unauthorized("access token revoked", code="token_revoked")
-        _refuse_disabled(state)
-        return Principal(claims.user_id, state.role)
+        if len(self._verified) >= MAX_CACHED:
+            now = time.time()
+            self._verified = {t: c for t, c in self._verified.items() if c.expires_at > now}
+            if len(self._verified) >= MAX_CACHED:
+                self._verified.clear()
+        self._verified[token] = claims
+        return claims
 
     async def _from_api_key(self, key: str) -> Principal:
         key_state = await self._key_state(sha256_hex(key))
@@ -114,19 +137,19 @@ class PrincipalResolver:
         return await self._keys.get(key_hash)
 
     async def _load_user(self, user_id: str) -> _UserState | None:
-        async with self._sessionmaker() as session:
-            user = await repo.get_user(session, user_id)
-        if user is None:
+        row = await repo.user_state(self._db, user_id)
+        if row is None:
             return None
-        valid_after = user.tokens_valid_after.timestamp() if user.tokens_valid_after else 0.0
-        return _UserState(user.role, user.disabled, valid_after)
+        role, disabled, tokens_valid_after = row
+        valid_after = tokens_valid_after.timestamp() if tokens_valid_after else 0.0
+        return _UserState(role, disabled, valid_after)
 
     async def _load_key(self, key_hash: str) -> _KeyState | None:
-        async with self._sessionmaker() as session:
-            key = await repo.get_api_key_by_hash(session, key_hash)
-        if key is None:
+        row = await repo.key_state(self._db, key_hash)
+        if row is None:
             return None
-        return _KeyState(key.id, key.user_id, key.expires_at, key.revoked_at is not None)
+        key_id, user_id, expires_at, revoked_at = row
+        return _KeyState(key_id, user_id, expires_at, revoked_at is not None)
 
     def forget_user(self, user_id: str, *, broadcast: bool = True) -> None:
         self._users.forget(user_id)

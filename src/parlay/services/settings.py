@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parlay.db.direct import DirectDB
 from parlay.db.repositories import settings as repo
 from parlay.errors import ValidationFailed
 from parlay.services import tools as tool_service
@@ -161,12 +162,25 @@ async def load_settings(session: AsyncSession, user_id: str) -> UserSettingsView
     row = await repo.get(session, user_id)
     if row is None:
         return UserSettingsView()
+    return _view(row.profile_settings, row.memory_config, row.advanced_settings,
+                 row.preferences, row.updated_at)
+
+
+async def read_settings(db: DirectDB, user_id: str) -> UserSettingsView:
+    """load_settings straight on the database driver (db/direct.py), for GET routes."""
+    row = await repo.row(db, user_id)
+    return UserSettingsView() if row is None else _view(*row)
+
+
+def _view(profile: dict[str, Any] | None, memory: dict[str, Any] | None,
+          advanced: dict[str, Any] | None, preferences: dict[str, Any] | None,
+          updated_at: datetime | None) -> UserSettingsView:
     return UserSettingsView(
-        profile_settings=_tolerant(ProfileSettings, row.profile_settings),
-        memory_config=_tolerant(MemoryConfig, row.memory_config),
-        advanced_settings=_tolerant(AdvancedSettings, row.advanced_settings),
-        preferences=dict(row.preferences or {}),
-        updated_at=row.updated_at,
+        profile_settings=_tolerant(ProfileSettings, profile),
+        memory_config=_tolerant(MemoryConfig, memory),
+        advanced_settings=_tolerant(AdvancedSettings, advanced),
+        preferences=dict(preferences or {}),
+        updated_at=updated_at,
     )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.base import new_id, utcnow
+from parlay.db.direct import DirectDB, Row
 from parlay.db.models.accounts import ApiKey, RefreshToken, User
 
 
@@ -74,10 +75,6 @@ async def add_api_key(
     return key
 
 
-async def get_api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
-    return await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
-
-
 async def list_api_keys(session: AsyncSession, user_id: str) -> Sequence[ApiKey]:
     query = (
         select(ApiKey)
@@ -139,3 +136,29 @@ async def revoke_user_refresh_tokens(session: AsyncSession, user_id: str) -> Non
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+USER_COLUMNS = (User.id, User.role, User.email, User.display_name, User.disabled,
+                User.created_at)
+_USER_ROW = select(*USER_COLUMNS).where(User.id == bindparam("user_id"))
+
+
+async def user_row(db: DirectDB, user_id: str) -> Row | None:
+    """USER_COLUMNS of a user (services.accounts.UserView's order), else None."""
+    return await db.fetchrow(_USER_ROW, {"user_id": user_id})
+
+
+_USER_STATE = select(User.role, User.disabled, User.tokens_valid_after).where(
+    User.id == bindparam("user_id"))
+_KEY_STATE = select(ApiKey.id, ApiKey.user_id, ApiKey.expires_at, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("key_hash"))
+
+
+async def user_state(db: DirectDB, user_id: str) -> Row | None:
+    """(role, disabled, tokens_valid_after) of a user, for the auth cache; else None."""
+    return await db.fetchrow(_USER_STATE, {"user_id": user_id})
+
+
+async def key_state(db: DirectDB, key_hash: str) -> Row | None:
+    """(id, user_id, expires_at, revoked_at) of the API key with this hash, else None."""
+    return await db.fetchrow(_KEY_STATE, {"key_hash": key_hash})

@@ -13,7 +13,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal,
     select,
     tuple_,
     update,
@@ -22,7 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from parlay.db.base import new_id, utcnow
+from parlay.db.direct import DirectDB, Row
 from parlay.db.models.conversations import Conversation
+
+# What a read returns per conversation, in services.conversations.ConversationView's order.
+CONVERSATION_COLUMNS = (
+    Conversation.id, Conversation.title, Conversation.meta, Conversation.model,
+    Conversation.project_id, Conversation.item_count, Conversation.created_at,
+    Conversation.updated_at,
+)
 
 # Offsets from which a page is located on the index first (see list_page).
 SEEK_FROM_OFFSET = 100
@@ -65,8 +72,28 @@ async def get_owned(session: AsyncSession, user_id: str, conversation_id: str,
     )
 
 
+_OWNED_ROW = select(*CONVERSATION_COLUMNS).where(
+    Conversation.id == bindparam("conversation_id"), Conversation.user_id == bindparam("user_id"))
+_OWNED_KEY = select(Conversation.updated_at, Conversation.id).where(
+    Conversation.id == bindparam("conversation_id"), Conversation.user_id == bindparam("user_id"))
+
+
+async def owned_row(db: DirectDB, user_id: str, conversation_id: str) -> Row | None:
+    """CONVERSATION_COLUMNS of the user's conversation, else None."""
+    return await db.fetchrow(_OWNED_ROW, {"conversation_id": conversation_id,
+                                          "user_id": user_id})
+
+
+async def owned_key(db: DirectDB, user_id: str, conversation_id: str,
+                    ) -> tuple[datetime, str] | None:
+    """The (updated_at, id) listing key of the user's conversation (a cursor), else None."""
+    row = await db.fetchrow(_OWNED_KEY, {"conversation_id": conversation_id,
+                                         "user_id": user_id})
+    return None if row is None else (row[0], row[1])
+
+
 async def list_page(
-    session: AsyncSession,
+    db: DirectDB,
     user_id: str,
     *,
     limit: int,
@@ -74,38 +101,52 @@ async def list_page(
     after: tuple[datetime, str] | None,
     ascending: bool,
     project_id: str | None = None,
-) -> tuple[list[Conversation], int | None]:
-    """Up to `limit` conversations by (updated_at, id), and the user's total, in one round
-    trip; `after` is the cursor row's key. An empty page gives ([], None).
+    title: str | None = None,
+) -> tuple[list[Row], int | None]:
+    """Up to `limit` conversations (CONVERSATION_COLUMNS) by (updated_at, id), and the
+    user's total, in one round trip; `after` is the cursor row's key; `title` keeps those
+    whose title contains it (case-insensitive: the user's own conversations are scanned on
+    the index, a search box, not a full-text index). An empty page gives ([], None).
 
     A deep OFFSET would fetch every skipped row from the table; past SEEK_FROM_OFFSET the
     page's first key is found on the (user_id, updated_at, id) index alone (index-only scan)
     and the page is read from there like a cursor page.
     """
     params: dict[str, Any] = {"user_id": user_id, "project_id": project_id, "offset": offset,
-                              "limit": limit}
+                              "limit": limit, "title": _title_pattern(title or "")}
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
     cursor = "after" if after is not None else None
-    has_project = project_id is not None
+    filters = (project_id is not None, bool(title))
     if offset >= SEEK_FROM_OFFSET:
-        start = (await session.execute(_page_start(ascending, has_project, cursor),
-                                       params)).first()
+        start = await db.fetchrow(_page_start(ascending, filters, cursor), params)
         if start is None:
             return [], None
         params.update(after_at=start[0], after_id=start[1], offset=0)
         cursor = "from"
-    rows = (await session.execute(_page(ascending, has_project, cursor), params)).all()
-    return [row[0] for row in rows], (int(rows[0][1]) if rows else None)
+    rows = await db.fetch(_page(ascending, filters, cursor), params)
+    return rows, (int(rows[0][-1]) if rows else None)
 
 
 # Statements are built once per shape (bound parameters), so a page request pays neither
 # for building the query nor for computing its cache key.
 
-def _where(table: Any, ascending: bool, has_project: bool, cursor: str | None) -> list[Any]:
+Filters = tuple[bool, bool]  # by project, by title
+
+
+def _title_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with LIKE's own wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(table: Any, ascending: bool, filters: Filters, cursor: str | None) -> list[Any]:
+    by_project, by_title = filters
     where = [table.user_id == bindparam("user_id")]
-    if has_project:
+    if by_project:
         where.append(table.project_id == bindparam("project_id"))
+    if by_title:
+        where.append(table.title.ilike(bindparam("title", type_=String()), escape="\\"))
     if cursor is not None:  # "after": strictly past the key; "from": the key included
         row = tuple_(table.updated_at, table.id)
         key = tuple_(bindparam("after_at", type_=Conversation.updated_at.type),
@@ -124,65 +165,35 @@ def _ordered(table: Any, ascending: bool) -> list[Any]:
 
 
 @cache
-def _page(ascending: bool, has_project: bool, cursor: str | None) -> Select[Any]:
+def _page(ascending: bool, filters: Filters, cursor: str | None) -> Select[Any]:
     counted = aliased(Conversation)
     total = (select(func.count()).select_from(counted)
-             .where(*_where(counted, ascending, has_project, None)).scalar_subquery())
-    return (select(Conversation, total.label("total"))
-            .where(*_where(Conversation, ascending, has_project, cursor))
+             .where(*_where(counted, ascending, filters, None)).scalar_subquery())
+    return (select(*CONVERSATION_COLUMNS, total.label("total"))
+            .where(*_where(Conversation, ascending, filters, cursor))
             .order_by(*_ordered(Conversation, ascending))
             .offset(bindparam("offset")).limit(bindparam("limit")))
 
 
 @cache
-def _page_start(ascending: bool, has_project: bool, cursor: str | None) -> Select[Any]:
+def _page_start(ascending: bool, filters: Filters, cursor: str | None) -> Select[Any]:
     return (select(Conversation.updated_at, Conversation.id)
-            .where(*_where(Conversation, ascending, has_project, cursor))
+            .where(*_where(Conversation, ascending, filters, cursor))
             .order_by(*_ordered(Conversation, ascending))
             .offset(bindparam("offset")).limit(1))
 
 
-def _title_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with LIKE's own wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+@cache
+def _count(filters: Filters) -> Select[Any]:
+    return (select(func.count()).select_from(Conversation)
+            .where(*_where(Conversation, True, filters, None)))
 
 
-async def search_page(
-    session: AsyncSession,
-    user_id: str,
-    title: str,
-    *,
-    limit: int,
-    offset: int,
-    after: tuple[datetime, str] | None,
-    ascending: bool,
-    project_id: str | None = None,
-) -> tuple[list[Conversation], int]:
-    """Like list_page, restricted to titles containing `title` (case-insensitive). Scans the
-    user's own conversations on the (user_id, updated_at, id) index: a search box, not a
-    full-text index."""
-    where = [Conversation.user_id == user_id,
-             Conversation.title.ilike(_title_pattern(title), escape="\\")]
-    if project_id is not None:
-        where.append(Conversation.project_id == project_id)
-    total = int(await session.scalar(select(func.count()).select_from(Conversation)
-                                     .where(*where)) or 0)
-    if after is not None:
-        row = tuple_(Conversation.updated_at, Conversation.id)
-        key = tuple_(literal(after[0], Conversation.updated_at.type), literal(after[1], String()))
-        where.append(row > key if ascending else row < key)
-    rows = await session.scalars(select(Conversation).where(*where)
-                                 .order_by(*_ordered(Conversation, ascending))
-                                 .offset(offset).limit(limit))
-    return list(rows), total
-
-
-async def count_owned(session: AsyncSession, user_id: str, project_id: str | None = None) -> int:
-    query = select(func.count()).select_from(Conversation).where(Conversation.user_id == user_id)
-    if project_id is not None:
-        query = query.where(Conversation.project_id == project_id)
-    return int(await session.scalar(query) or 0)
+async def count_owned(db: DirectDB, user_id: str, project_id: str | None = None,
+                      title: str | None = None) -> int:
+    row = await db.fetchrow(_count((project_id is not None, bool(title))), {
+        "user_id": user_id, "project_id": project_id, "title": _title_pattern(title or "")})
+    return int(row[0]) if row else 0
 
 
 async def allocate_positions(session: AsyncSession, conversation_id: str, count: int, *,

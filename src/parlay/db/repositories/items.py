@@ -5,23 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    Select,
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from parlay.db.base import new_id, utcnow
 from parlay.db.models.conversations import Conversation, ConversationItem, ItemVersion
@@ -31,7 +18,6 @@ HISTORY_STATUSES = ("completed", "incomplete")
 HISTORY_ROLES = ("user", "assistant", "system", "developer")
 # Tool use kept in a conversation (content_parts[0] holds the item in OpenAI's shape).
 FUNCTION_ITEM_TYPES = ("function_call", "function_call_output")
-SEEK_FROM_OFFSET = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,123 +69,6 @@ async def get_owned_item(session: AsyncSession, user_id: str, conversation_id: s
                ConversationItem.conversation_id == conversation_id,
                Conversation.user_id == user_id)
     )
-
-
-async def page(
-    session: AsyncSession,
-    conversation_id: str,
-    *,
-    limit: int,
-    offset: int = 0,
-    after_position: int | None = None,
-    ascending: bool = True,
-) -> Sequence[ConversationItem]:
-    statement, params = _page_call(conversation_id, None, limit, offset, after_position,
-                                   ascending)
-    return (await session.scalars(statement, params)).all()
-
-
-async def page_owned(
-    session: AsyncSession,
-    user_id: str,
-    conversation_id: str,
-    *,
-    limit: int,
-    offset: int = 0,
-    after_position: int | None = None,
-    ascending: bool = True,
-) -> tuple[list[ConversationItem], int | None]:
-    """A page of the user's conversation and its item count, in one round trip.
-
-    An empty page gives ([], None): the caller tells "not yours" from "past the end".
-    """
-    statement, params = _page_call(conversation_id, user_id, limit, offset, after_position,
-                                   ascending)
-    rows = (await session.execute(statement, params)).all()
-    return [row[0] for row in rows], (rows[0][1] if rows else None)
-
-
-def _page_call(conversation_id: str, user_id: str | None, limit: int, offset: int,
-               after_position: int | None, ascending: bool,
-               ) -> tuple[Select[Any], dict[str, Any]]:
-    seek = offset >= SEEK_FROM_OFFSET
-    params = {"conversation_id": conversation_id, "user_id": user_id, "limit": limit,
-              "after_position": after_position, "offset": offset,
-              "page_offset": 0 if seek else offset}
-    statement = _page_statement(ascending, after_position is not None, seek,
-                                user_id is not None)
-    return statement, params
-
-
-@cache
-def _page_statement(ascending: bool, has_after: bool, seek: bool, owned: bool) -> Select[Any]:
-    """Built once per shape (bound parameters): no per-request query building.
-
-    A deep OFFSET would fetch every skipped row from the table; with `seek` the page starts
-    at its first position, found without reading rows: computed when the conversation has no
-    gaps (nothing ever deleted: positions are 0..n-1, so offset k is position k), else
-    counted on the (conversation_id, position) index alone (index-only scan). The index scan
-    runs only when the computed start is NULL (PostgreSQL evaluates init plans lazily).
-    """
-    def where(table: Any) -> list[Any]:
-        clauses = [table.conversation_id == bindparam("conversation_id")]
-        if has_after:
-            after = bindparam("after_position")
-            clauses.append(table.position > after if ascending else table.position < after)
-        return clauses
-
-    def order(table: Any) -> Any:
-        return table.position if ascending else table.position.desc()
-
-    clauses = where(ConversationItem)
-    if seek:
-        skipped = aliased(ConversationItem)
-        counted = select(skipped.position).where(*where(skipped)).order_by(order(skipped))
-        counted = counted.offset(bindparam("offset")).limit(1)
-        start = func.coalesce(_dense_start(ascending, has_after), counted.scalar_subquery())
-        position = ConversationItem.position
-        clauses.append(position >= start if ascending else position <= start)
-    if owned:
-        query = (select(ConversationItem, Conversation.item_count)
-                 .join(Conversation, Conversation.id == ConversationItem.conversation_id)
-                 .where(*clauses, Conversation.user_id == bindparam("user_id")))
-    else:
-        query = select(ConversationItem).where(*clauses)
-    return (query.order_by(order(ConversationItem))
-            .offset(bindparam("page_offset")).limit(bindparam("limit")))
-
-
-def _dense_start(ascending: bool, has_after: bool) -> Any:
-    """The page's first position when the conversation has no gaps, else NULL."""
-    conversation = aliased(Conversation)
-    offset = bindparam("offset", type_=Integer)
-    if has_after:
-        after = bindparam("after_position", type_=Integer)
-        first = after + 1 + offset if ascending else after - 1 - offset
-    else:
-        first = offset if ascending else conversation.next_position - 1 - offset
-    no_gaps = conversation.item_count == conversation.next_position
-    return (select(case((no_gaps, first), else_=None))
-            .where(conversation.id == bindparam("conversation_id")).scalar_subquery())
-
-
-async def owned_position(session: AsyncSession, user_id: str, conversation_id: str,
-                         item_id: str) -> int | None:
-    """The position of an item of the user's conversation (a cursor), else None."""
-    return await session.scalar(
-        select(ConversationItem.position)
-        .join(Conversation, Conversation.id == ConversationItem.conversation_id)
-        .where(ConversationItem.id == item_id,
-               ConversationItem.conversation_id == conversation_id,
-               Conversation.user_id == user_id)
-    )
-
-
-async def latest(session: AsyncSession, conversation_id: str, limit: int,
-                 ) -> list[ConversationItem]:
-    """The last `limit` items, oldest first."""
-    rows = await page(session, conversation_id, limit=limit, ascending=False)
-    return list(reversed(rows))
 
 
 async def history(session: AsyncSession, conversation_id: str, *, below_position: int,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.base import utcnow
+from parlay.db.direct import DirectDB, Row
 from parlay.db.models.settings import UserSettings
 from parlay.db.repositories.upsert import insert_ignoring_conflicts
 
@@ -30,3 +31,15 @@ async def get_or_create_for_update(session: AsyncSession, user_id: str) -> UserS
     row = await session.scalar(query)
     assert row is not None  # inserted above or already there
     return row
+
+
+SETTINGS_COLUMNS = (
+    UserSettings.profile_settings, UserSettings.memory_config, UserSettings.advanced_settings,
+    UserSettings.preferences, UserSettings.updated_at,
+)
+_ROW = select(*SETTINGS_COLUMNS).where(UserSettings.user_id == bindparam("user_id"))
+
+
+async def row(db: DirectDB, user_id: str) -> Row | None:
+    """SETTINGS_COLUMNS of the user's settings; None when they never changed any."""
+    return await db.fetchrow(_ROW, {"user_id": user_id})

@@ -30,7 +30,7 @@ from parlay.api.settings import SettingsOut
 from parlay.app import create_app
 from parlay.db.direct import DirectDB
 from parlay.db.models.conversations import ConversationItem
-from parlay.services.items import ItemStore
+from parlay.services.items import ItemService, ItemStore, NewItem
 from support import private_pg
 from support.asserts import assert_error
 from support.mock_upstream import MockUpstream
@@ -68,8 +68,9 @@ def _model_of(_app: Any, method: str, path: str) -> TypeAdapter:
     return TypeAdapter(MODELS[(method, path)])
 
 
-async def _seed(client: httpx.AsyncClient, headers: dict) -> dict[str, str]:
-    """A conversation with plain, structured, non-ASCII, edited and assistant items."""
+async def _seed(client: httpx.AsyncClient, app: Any, headers: dict) -> dict[str, str]:
+    """A conversation with plain, structured, non-ASCII, edited, assistant and tool items,
+    one with metadata (as replies record what produced them) and an edited version of it."""
     conv = (await client.post("/v1/conversations", headers=headers, json={
         "title": "Grüße ✓", "metadata": {"tag": "x", "n": 1.5}, "project_id": "p1",
         "items": [{"role": "user", "content": "plain"},
@@ -86,12 +87,25 @@ async def _seed(client: httpx.AsyncClient, headers: dict) -> dict[str, str]:
         response = await client.patch(f"/v1/conversations/{conv}/items/{edited}",
                                       headers=headers, json={"content": text})
         assert response.status_code == 200, response.text
+    user_id = (await client.get("/llm/auth/me", headers=headers)).json()["data"]["id"]
+    async with app.state.ctx.sessionmaker() as session:
+        noted = (await ItemService(session).add(user_id, conv, [
+            NewItem(role="assistant", content="with notes", model="mock-small",
+                    meta={"memories": [{"id": "mem_1", "score": 0.82}], "stopped": False}),
+            NewItem(type="function_call_output", role="tool", content="42",
+                    content_parts=[{"type": "function_call_output", "call_id": "c1",
+                                    "output": "42", "status": "ok"}],
+                    meta={"tool": "calc"})]))[0].id
+    renoted = await client.patch(f"/v1/conversations/{conv}/items/{noted}", headers=headers,
+                                 json={"content": "noted again"})
+    assert renoted.json()["data"]["versions"][0]["metadata"]["memories"][0]["score"] == 0.82
     other = (await client.post("/v1/conversations", headers=headers,
                                json={"title": "other"})).json()["data"]["id"]
     await client.patch("/v1/users/me/settings", headers=headers, json={
         "profile_settings": {"nick_name": "Ünï"}, "memory_config": {"min_similarity": 0.5},
         "preferences": {"theme": "dark", "list": [1, 2.5, None]}})
-    return {"conv": conv, "other": other, "edited": edited, "reply": reply["id"]}
+    return {"conv": conv, "other": other, "edited": edited, "reply": reply["id"],
+            "noted": noted}
 
 
 def _get_cases(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -116,7 +130,8 @@ def _get_cases(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
         (items + "/items", f"/v1/conversations/{ids['other']}/items", {}),
         (items + "/items", "/v1/conversations/conv_nope/items", {}),
         *((items + "/items/{item_id}", f"{conv}/items/{item}", {})
-          for item in (ids["edited"], ids["reply"], "msg_nope", "bad.id", "msg%0A")),
+          for item in (ids["edited"], ids["reply"], ids["noted"], "msg_nope", "bad.id",
+                       "msg%0A")),
         ("/v1/users/me/settings", "/v1/users/me/settings", {}),
         ("/llm/auth/me", "/llm/auth/me", {}),
     ]
@@ -124,7 +139,8 @@ def _get_cases(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
 
 async def test_same_bytes_as_the_routes_and_their_models(
         client: httpx.AsyncClient, routed: httpx.AsyncClient, app: Any, guest: dict) -> None:
-    ids = await _seed(client, guest)
+    ids = await _seed(client, app, guest)
+    guest_id = (await client.get("/llm/auth/me", headers=guest)).json()["data"]["id"]
     stranger = await new_guest(client)
     checked = 0
     for template, path, params in _get_cases(ids):
@@ -140,6 +156,17 @@ async def test_same_bytes_as_the_routes_and_their_models(
                 assert fast.content == model.dump_json(model.validate_json(fast.content))
                 checked += 1
     assert checked >= 30
+    # The hot page holds what the ORM reads (ItemService's views, rendered by ItemOut).
+    page = await client.get(f"/v1/conversations/{ids['conv']}/items", headers=guest)
+    async with app.state.ctx.sessionmaker() as session:
+        service = ItemService(session)
+        views = [await service.view(guest_id, ids["conv"], item["id"])
+                 for item in page.json()["data"]]
+    model = TypeAdapter(Page[ItemOut])
+    orm_page = Page[ItemOut](data=[ItemOut.of(v) for v in views], has_more=False,
+                             first_id=views[0].id, last_id=views[-1].id, total=len(views))
+    assert page.content == model.dump_json(orm_page)
+    assert any(v.metadata for v in views) and any(v.versions for v in views)
     got = (await client.get(f"/v1/conversations/{ids['conv']}/items/{ids['edited']}",
                             headers=guest)).json()["data"]
     assert got["content"] == "third" and got["version"] == 3

@@ -50,7 +50,8 @@ class HotRoute:
     answer: Answer | None  # (ctx, user_id, path ids, validated query) -> JSON body
 
 
-STORE_ONLY = HotRoute("/v1/conversations/{conversation_id}/items", items.ItemCreate, None)
+# POST .../items without a reply: its body is items.ItemCreate, answered by _store_only.
+STORE_ONLY = HotRoute("/v1/conversations/{conversation_id}/items", None, None)
 
 
 async def _conversations(ctx: AppContext, user_id: str, _ids: tuple[str, ...],

@@ -213,6 +213,10 @@ def page_json(data: list[dict[str, Any]], *, has_more: bool, total: int) -> byte
                        "last_id": data[-1]["id"] if data else None, "total": total})
 
 
+def page_response(data: list[dict[str, Any]], *, has_more: bool, total: int) -> Response:
+    return json_response(page_json(data, has_more=has_more, total=total))
+
+
 def version_json(view: VersionView) -> dict[str, Any]:
     """VersionOut of an earlier version."""
     return {"version": view.version, "content": view.content,

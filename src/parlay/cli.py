@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 from typing import Any
 
-from parlay.config import ConfigError, Settings, load_settings
+from parlay.config import ConfigError, Settings, load_settings, one_line
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
+        # Command-line values go through the same validation as the environment's.
+        overrides = {name: value for name in ("host", "port", "workers")
+                     if (value := getattr(args, name, None)) is not None}
+        settings = load_settings(**overrides)
         args.handler(settings, args)
     except ConfigError as exc:
-        print(f"parlay: {exc}", file=sys.stderr)
+        print(f"parlay: {one_line(str(exc))}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
@@ -53,15 +57,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from parlay.observability import configure_logging
     from parlay.providers.local import local_model_path
 
-    host = args.host or settings.host
-    port = args.port or settings.port
-    workers = args.workers or settings.workers
+    host, port, workers = settings.host, settings.port, settings.workers
     configure_logging(settings.log_level)
-    local_model_path(settings, warn=False)  # a bad PARLAY_LOCAL_MODEL fails here, in one line
+    # Everything a worker would trip over at start-up fails here instead, in one line.
+    local_model_path(settings, warn=False)
     if settings.is_sqlite and settings.sqlite_path is None:
         raise ConfigError("PARLAY_DATABASE_URL: in-memory SQLite is not supported (every "
                           "connection and worker must see the same database); use a file, "
                           "sqlite:///path")
+    _check_providers(settings)
+    _check_listen(host, port)
     asyncio.run(_run_migrations(settings))
     # Migrations ran once above; workers must not race each other doing it again.
     os.environ["PARLAY_AUTO_MIGRATE"] = "false"
@@ -75,22 +80,51 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         uvicorn.run("parlay.main:app", **options)
 
 
+def _check_providers(settings: Settings) -> None:
+    from parlay.providers.config import load_providers_file
+
+    if settings.providers_file is not None:
+        for spec in load_providers_file(settings.providers_file).providers:
+            spec.resolved_api_key()  # an api_key_env holding a bad key
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Bind once and let go: an unusable host or a taken port is one line, not a traceback."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        raise ConfigError(f"PARLAY_HOST/PARLAY_PORT: cannot listen on {host}:{port}: "
+                          f"{exc.strerror or exc}") from None
+
+
 def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
     asyncio.run(_run_migrations(settings))
     print("parlay: database is up to date")
 
 
 async def _run_migrations(settings: Settings) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from parlay.db import migrate
     from parlay.db.engine import make_engine
 
-    if settings.sqlite_path is not None:
-        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.async_database_url)
+    try:
+        if settings.sqlite_path is not None:
+            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.async_database_url)
+    except OSError as exc:
+        raise ConfigError(f"PARLAY_DATABASE_URL: cannot create {settings.sqlite_path}: "
+                          f"{exc.strerror or exc}") from None
     try:
         await migrate.upgrade(engine)
-    except OSError as exc:
-        raise ConfigError(f"cannot reach the database: {exc}") from None
+    except (OSError, SQLAlchemyError) as exc:
+        cause = getattr(exc, "orig", None) or exc  # the driver's own words, not SQLAlchemy's
+        first = one_line(str(cause).split("\n", 1)[0]) or type(cause).__name__
+        raise ConfigError(f"PARLAY_DATABASE_URL: cannot use the database: {first}") from None
     finally:
         await engine.dispose()
 

@@ -10,8 +10,10 @@ from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from parlay.ratelimit_spec import DEFAULT_LIMITS, parse_limits
+from parlay.urls import check_api_key, check_base_url, check_origin
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/parlay.db"
 
@@ -31,12 +33,13 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     redis_prefix: str = Field(default="parlay", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    jwt_secret: str | None = None
+    # HS256 wants a key of at least 32 bytes (RFC 7518 3.2); PyJWT warns below that.
+    jwt_secret: str | None = Field(default=None, min_length=32)
     access_token_ttl: int = Field(default=900, ge=30, description="seconds")
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds")
-    admin_api_key: str | None = None
+    admin_api_key: str | None = Field(default=None, min_length=16, pattern=r"^[\x21-\x7e]+$")
     public_url: str | None = None
-    # NoDecode: comma-separated in the environment, not JSON.
+    # NoDecode: the comma-separated form is parsed by `_split_origins`, not as JSON first.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auto_migrate: bool = True
@@ -51,7 +54,8 @@ class Settings(BaseSettings):
 
     providers_file: Path | None = None
     secret_key: str | None = Field(
-        default=None, description="key for encrypting provider API keys at rest (Fernet)"
+        default=None, min_length=16,
+        description="key for encrypting provider API keys at rest (Fernet)",
     )
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PARLAY_OPENAI_BASE_URL")
@@ -68,6 +72,12 @@ class Settings(BaseSettings):
     memory_embedding_model: str | None = Field(
         default=None, description="embeddings model for memory; default: the local one")
     memory_max_per_user: int = Field(default=1000, ge=1, le=10_000)
+    upstream_max_connections: int = Field(
+        default=1000, ge=1, le=100_000,
+        description="connections the OPENAI_BASE_URL provider may hold open at once")
+    upstream_pool_timeout: float = Field(
+        default=5.0, ge=0, le=600,
+        description="seconds a request waits for one of them before 503 upstream_busy")
 
     # Tools (README: "Tools"): search backends, the scraper's allow-list, the sandbox.
     searxng_url: str | None = None
@@ -79,6 +89,14 @@ class Settings(BaseSettings):
                                pattern=r"^(bwrap|off|sandboxfusion:https?://\S+)$")
     tool_timeout: float = Field(default=45.0, gt=0, le=600, description="seconds per call")
 
+    @field_validator("redis_url", "jwt_secret", "admin_api_key", "public_url", "providers_file",
+                     "secret_key", "openai_base_url", "openai_api_key", "default_model",
+                     "searxng_url", "brave_api_key", "tavily_api_key", "serper_api_key",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -86,6 +104,41 @@ class Settings(BaseSettings):
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError(f"unsupported database scheme {scheme!r} (use sqlite or postgresql)")
         return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _parsable_database(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(to_async_url(value)).port  # noqa: B018 - a bad port only shows here
+        except Exception as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _parsable_redis(cls, value: str | None) -> str | None:
+        if value:
+            from redis.connection import parse_url
+
+            parse_url(value)  # raises ValueError naming the problem
+        return value or None
+
+    @field_validator("public_url", "openai_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_base_url(value) if value else None
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _api_key(cls, value: str | None) -> str | None:
+        return check_api_key(value) if value else None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("rate_limits")
     @classmethod
@@ -96,12 +149,20 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", "web_allowed_hosts", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
-        """Comma-separated, or a JSON list."""
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
+        """Comma-separated (`http://a,http://b`), or a JSON list (`["http://a"]`)."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
                 return json.loads(value)
-            return [entry.strip() for entry in value.split(",") if entry.strip()]
-        return value
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list: {exc}") from None
+        return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in value]
 
     @cached_property
     def async_database_url(self) -> str:
@@ -163,7 +224,24 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"PARLAY_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
+            f"{env_name(str(err['loc'][0]))}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors() if err["loc"]
         )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        raise ConfigError(f"invalid configuration: {one_line(problems)}") from None
+    except SettingsError as exc:  # a value its source could not even decode
+        raise ConfigError(f"invalid configuration: {one_line(str(exc))}") from None
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a Settings field."""
+    info = Settings.model_fields.get(field)
+    if info is None:  # already an alias: OPENAI_BASE_URL
+        return field
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"PARLAY_{field.upper()}"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -110,6 +110,13 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+class UpstreamBusy(UpstreamError):
+    """Every connection to the provider is in use and none came free in time."""
+
+    status = 503
+    code = "upstream_busy"
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     type = "server_error"

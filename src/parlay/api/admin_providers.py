@@ -13,15 +13,20 @@ from parlay.api.deps import AdminUser, Context, SessionDep
 from parlay.api.models import CatalogModel
 from parlay.api.schemas import ERROR_RESPONSES, Data
 from parlay.providers.config import (
-    API_KEY_PATTERN,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_POOL_TIMEOUT,
     NAME_PATTERN,
     ModelId,
     ModelSpec,
-    check_base_url,
 )
 from parlay.services.provider_admin import ProviderAdmin, ProviderView, spec_of
+from parlay.urls import API_KEY_PATTERN, check_base_url
 
 router = APIRouter(prefix="/v1/admin", tags=["admin: providers"], responses=ERROR_RESPONSES)
+
+MAX_CONNECTIONS_HELP = "upstream connections in use at once (each open stream holds one)"
+POOL_TIMEOUT_HELP = ("seconds a request waits for a free connection at the cap before "
+                     "503 upstream_busy")
 
 ProviderId = Annotated[str, Path(max_length=100, description="provider id or name")]
 
@@ -34,6 +39,10 @@ class ProviderCreate(BaseModel):
     timeout: float = Field(default=300.0, gt=0, le=3600)
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
     retries: int = Field(default=0, ge=0, le=5)
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=100_000,
+                                 description=MAX_CONNECTIONS_HELP)
+    pool_timeout: float = Field(default=DEFAULT_POOL_TIMEOUT, ge=0, le=600,
+                                description=POOL_TIMEOUT_HELP)
     discover: bool = True
     models: list[ModelSpec | ModelId] = Field(default_factory=list)
 
@@ -51,6 +60,9 @@ class ProviderUpdate(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=3600)
     connect_timeout: float | None = Field(default=None, gt=0, le=120)
     retries: int | None = Field(default=None, ge=0, le=5)
+    max_connections: int | None = Field(default=None, ge=1, le=100_000,
+                                        description=MAX_CONNECTIONS_HELP)
+    pool_timeout: float | None = Field(default=None, ge=0, le=600, description=POOL_TIMEOUT_HELP)
     discover: bool | None = None
     models: list[ModelSpec | ModelId] | None = None
 
@@ -76,6 +88,8 @@ class ProviderOut(BaseModel):
     timeout: float | None
     connect_timeout: float | None
     retries: int | None
+    max_connections: int | None
+    pool_timeout: float | None
     discover: bool | None
     available: bool | None = Field(description="null until the provider was first reached")
     last_error: str | None
@@ -92,7 +106,10 @@ class ProviderOut(BaseModel):
             base_url=spec.base_url if spec else None, has_api_key=view.has_api_key,
             timeout=spec.timeout if spec else None,
             connect_timeout=spec.connect_timeout if spec else None,
-            retries=spec.retries if spec else None, discover=spec.discover if spec else None,
+            retries=spec.retries if spec else None,
+            max_connections=spec.max_connections if spec else None,
+            pool_timeout=spec.pool_timeout if spec else None,
+            discover=spec.discover if spec else None,
             available=entry.reachable, last_error=entry.last_error, last_synced_at=synced,
             configured_models=spec.models if spec else [], models=[m.id for m in view.models],
         )

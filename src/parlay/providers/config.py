@@ -11,6 +11,8 @@ Providers file (PARLAY_PROVIDERS_FILE):
         timeout: 120                   # seconds without a byte before 504
         connect_timeout: 5
         retries: 1                     # on connect errors / 5xx, before any byte is sent
+        max_connections: 1000          # upstream connections in use at once (streams hold one)
+        pool_timeout: 5                # seconds to wait for one, then 503 upstream_busy
         discover: true                 # also serve what GET /models lists
         models:
           - llama-3-8b
@@ -30,7 +32,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -38,27 +39,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from parlay.config import ConfigError
 from parlay.providers.base import ModelInfo
 from parlay.providers.openai_compat import OpenAICompatProvider
+from parlay.urls import API_KEY_PATTERN, check_base_url
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-# Visible ASCII only: the key goes into an HTTP header (no CR/LF injection, no encoding issue).
-API_KEY_PATTERN = r"^[\x21-\x7e]{1,4096}$"
 ModelId = Annotated[str, Field(min_length=1, max_length=300)]
-
-
-def check_base_url(value: str) -> str:
-    """An http(s) URL with a host, plain ASCII; returned without its trailing slash."""
-    if not value.isascii() or any(c.isspace() or ord(c) < 32 for c in value):
-        raise ValueError("base_url must be plain ASCII without spaces or control characters")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValueError(f"invalid base_url: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("base_url must be an http:// or https:// URL with a host")
-    if parts.query or parts.fragment:
-        raise ValueError("base_url must not have a query or fragment")
-    return value.rstrip("/")
+DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_POOL_TIMEOUT = 5.0
 
 
 class ModelSpec(BaseModel):
@@ -87,6 +73,8 @@ class ProviderSpec(BaseModel):
     timeout: float = Field(default=300.0, gt=0, le=3600)
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
     retries: int = Field(default=0, ge=0, le=5)
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=100_000)
+    pool_timeout: float = Field(default=DEFAULT_POOL_TIMEOUT, ge=0, le=600)
     discover: bool = True
     models: list[ModelSpec] = Field(default_factory=list)
 
@@ -100,7 +88,10 @@ class ProviderSpec(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        return check_base_url(value)
+        try:
+            return check_base_url(value)
+        except ValueError as exc:
+            raise ValueError(f"base_url {exc}") from None
 
     def resolved_api_key(self, env: Mapping[str, str] | None = None) -> str | None:
         if self.api_key:
@@ -130,6 +121,7 @@ class ProviderSpec(BaseModel):
         return OpenAICompatProvider(
             self.name, self.base_url, api_key if api_key is not None else self.resolved_api_key(),
             self.timeout, connect_timeout=self.connect_timeout, retries=self.retries,
+            max_connections=self.max_connections, pool_timeout=self.pool_timeout,
         )
 
 
@@ -148,7 +140,11 @@ def load_providers_file(path: Path) -> ProvidersFile:
     except OSError as exc:
         raise ConfigError(f"cannot read PARLAY_PROVIDERS_FILE {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"PARLAY_PROVIDERS_FILE {path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"PARLAY_PROVIDERS_FILE {path} is not valid YAML{where}: "
+                          f"{problem}") from None
     try:
         parsed = ProvidersFile.model_validate(raw)
     except ValidationError as exc:
@@ -165,6 +161,9 @@ def load_providers_file(path: Path) -> ProvidersFile:
     return parsed
 
 
-def env_provider(base_url: str, api_key: str | None) -> ProviderSpec:
+def env_provider(base_url: str, api_key: str | None, *,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 pool_timeout: float = DEFAULT_POOL_TIMEOUT) -> ProviderSpec:
     """The provider named `openai` from OPENAI_BASE_URL / OPENAI_API_KEY."""
-    return ProviderSpec(name="openai", base_url=base_url, api_key=api_key)
+    return ProviderSpec(name="openai", base_url=base_url, api_key=api_key,
+                        max_connections=max_connections, pool_timeout=pool_timeout)

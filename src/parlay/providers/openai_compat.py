@@ -22,6 +22,7 @@ from parlay.errors import (
     Conflict,
     NotFound,
     RateLimited,
+    UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
     ValidationFailed,
@@ -49,6 +50,7 @@ class OpenAICompatProvider:
         connect_timeout: float = 5.0,
         retries: int = 0,
         max_connections: int = 1000,
+        pool_timeout: float = 5.0,
         headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
@@ -65,7 +67,10 @@ class OpenAICompatProvider:
         _check_headers(default_headers)
         self._headers = default_headers
         self._connect_timeout = connect_timeout
-        self._max_connections = max_connections
+        # One slot per upstream connection in use: a request holds one from sending until its
+        # answer is read or its stream closed, waiting at most `pool_timeout` for it.
+        self._slots = asyncio.Semaphore(max_connections)
+        self._pool_timeout = pool_timeout
         self._urls = {path: self.base_url + path for path in _PATHS}
         self._client: aiohttp.ClientSession | None = None
         self._closed = False
@@ -88,8 +93,13 @@ class OpenAICompatProvider:
         return await self._post_json("/embeddings", body)
 
     async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
-        response = await self._open("POST", "/chat/completions", orjson.dumps(body),
-                                    retries=self.retries)
+        await self._take_slot()
+        try:
+            response = await self._open("POST", "/chat/completions", orjson.dumps(body),
+                                        retries=self.retries)
+        except BaseException:
+            self._slots.release()
+            raise
         saw_done = False
         try:
             buffer = b""
@@ -112,6 +122,7 @@ class OpenAICompatProvider:
             raise self._failure(exc, "stopped sending", "broke the stream") from None
         finally:
             _finish(response)
+            self._slots.release()
         if not saw_done:
             raise UpstreamError(f"provider {self.name!r} ended the stream before [DONE]")
 
@@ -129,18 +140,36 @@ class OpenAICompatProvider:
 
     async def _request_json(self, method: str, path: str, data: bytes | None, *,
                             retries: int) -> Any:
-        response = await self._open(method, path, data, retries=retries)
+        await self._take_slot()
         try:
-            raw = await response.read()
-        except _CLIENT_FAILURES as exc:
-            raise self._failure(exc, "timed out", "failed mid-answer") from None
+            response = await self._open(method, path, data, retries=retries)
+            try:
+                raw = await response.read()
+            except _CLIENT_FAILURES as exc:
+                raise self._failure(exc, "timed out", "failed mid-answer") from None
+            finally:
+                _finish(response)
         finally:
-            _finish(response)
+            self._slots.release()
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise UpstreamError(f"provider {self.name!r} answered with invalid JSON "
                                 f"(HTTP {response.status})") from None
+
+    async def _take_slot(self) -> None:
+        """A free connection slot, waiting at most `pool_timeout`; else 503 upstream_busy."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # free now: returns without suspending
+            return
+        try:
+            async with asyncio.timeout(self._pool_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise UpstreamBusy(
+                f"provider {self.name!r} is at its connection limit and none came free within "
+                f"{self._pool_timeout:g}s; retry shortly", headers={"Retry-After": "1"},
+            ) from None
 
     async def _open(self, method: str, path: str, data: bytes | None, *,
                     retries: int) -> aiohttp.ClientResponse:
@@ -180,8 +209,7 @@ class OpenAICompatProvider:
         if self._client is None:
             self._client = new_session(self.base_url, headers=self._headers,
                                        connect_timeout=self._connect_timeout,
-                                       read_timeout=self.timeout,
-                                       max_connections=self._max_connections)
+                                       read_timeout=self.timeout)
         return self._client
 
     def _failure(self, exc: BaseException, timed_out: str, broke: str) -> ApiError:

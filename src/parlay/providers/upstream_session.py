@@ -24,15 +24,18 @@ _kept_alive: ContextVar[bool] = ContextVar("parlay_upstream_kept_alive", default
 
 
 def new_session(base_url: str, *, headers: dict[str, str], connect_timeout: float,
-                read_timeout: float, max_connections: int) -> aiohttp.ClientSession:
-    """A session for one upstream; call inside the running event loop."""
+                read_timeout: float) -> aiohttp.ClientSession:
+    """A session for one upstream; call inside the running event loop.
+
+    The connector itself is unlimited: the provider caps requests in flight (its
+    `max_connections` slots) before they reach it, so a full pool is a bounded wait and
+    503 `upstream_busy`, never aiohttp's own wait counted as a connect timeout (502)."""
     connector = _KeepAliveAwareConnector(
-        limit=max_connections, limit_per_host=max_connections,
-        keepalive_timeout=KEEPALIVE_SECONDS,
+        limit=0, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS,
         enable_cleanup_closed=_TLS_CLOSE_LEAKS and base_url.startswith("https:"),
     )
-    # `connect` bounds DNS, TCP and TLS set-up (and the wait for a free connection when
-    # `max_connections` are busy); `sock_read` the silence between bytes, not the whole answer.
+    # `connect` bounds DNS, TCP and TLS set-up; `sock_read` the silence between bytes, not
+    # the whole answer.
     timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
     return aiohttp.ClientSession(
         connector=connector, headers=headers, timeout=timeout,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from parlay.config import Settings
 from parlay.db.models.gateway import ModelOverrideRecord, ProviderRecord
 from parlay.db.repositories import providers as repo
-from parlay.errors import ApiError
+from parlay.errors import ApiError, UpstreamBusy
 from parlay.providers.base import ChatProvider
 from parlay.providers.config import ProviderSpec, env_provider, load_providers_file
 from parlay.providers.registry import CatalogOverride, ProviderRegistry
@@ -63,7 +63,9 @@ class Gateway:
         aliases: dict[str, str] = {}
         if settings.openai_base_url or settings.openai_api_key:
             spec = env_provider(settings.openai_base_url or OPENAI_DEFAULT_BASE_URL,
-                                settings.openai_api_key)
+                                settings.openai_api_key,
+                                max_connections=settings.upstream_max_connections,
+                                pool_timeout=settings.upstream_pool_timeout)
             self.install(spec, "env", has_api_key=bool(settings.openai_api_key))
         if settings.providers_file is not None:
             parsed = load_providers_file(settings.providers_file)
@@ -108,6 +110,9 @@ class Gateway:
         try:
             async with asyncio.timeout(within):
                 models = await provider.list_models()
+        except UpstreamBusy as exc:  # reachable, only full: nothing learnt, nothing to change
+            log.warning("provider %s: model discovery skipped: %s", name, exc.message)
+            return False
         except (ApiError, TimeoutError) as exc:
             message = exc.message if isinstance(exc, ApiError) else f"no answer in {within}s"
             log.warning("provider %s: model discovery failed: %s", name, message)

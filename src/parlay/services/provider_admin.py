@@ -21,7 +21,7 @@ from parlay.services.gateway import Gateway
 
 SYNC_TIMEOUT = 5.0
 # Provider fields stored in the record's JSON `config` column (the rest have columns).
-_CONFIG_FIELDS = ("connect_timeout", "discover", "models")
+_CONFIG_FIELDS = ("connect_timeout", "max_connections", "pool_timeout", "discover", "models")
 
 
 @dataclass(frozen=True)

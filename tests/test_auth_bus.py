@@ -9,7 +9,6 @@ from pathlib import Path
 
 from conftest import asgi_client, make_settings, running_app
 from support.asserts import assert_error
-from test_ratelimit import REDIS_URL
 
 
 async def _eventually_refused(client, headers) -> None:
@@ -22,8 +21,9 @@ async def _eventually_refused(client, headers) -> None:
     raise AssertionError("the other worker still accepts the credential")
 
 
-async def test_logout_and_key_revocation_reach_other_workers(tmp_path: Path) -> None:
-    common = {"redis_url": REDIS_URL, "redis_prefix": "t" + secrets.token_hex(6),
+async def test_logout_and_key_revocation_reach_other_workers(tmp_path: Path,
+                                                             redis_url: str) -> None:
+    common = {"redis_url": redis_url, "redis_prefix": "t" + secrets.token_hex(6),
               "auth_cache_ttl": 3600.0}
     url = f"sqlite:///{tmp_path}/shared.db"
     async with running_app(make_settings(url, **common)) as one, \

@@ -11,9 +11,6 @@ from conftest import asgi_client, make_settings, running_app
 from support import private_pg
 from support.asserts import assert_error
 
-pytestmark = pytest.mark.skipif(not private_pg.available(),
-                                reason="needs root and PostgreSQL's server binaries")
-
 
 @pytest.fixture
 def pg():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from conftest import asgi_client, make_settings, running_app
 from parlay.ratelimit_spec import Limit, parse_limits
 from support.asserts import assert_error
 from support.server import ParlayProcess
-
-REDIS_URL = os.environ.get("PARLAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def test_parse_limits() -> None:
@@ -54,18 +51,19 @@ async def test_api_routes_are_limited_per_user(tmp_path: Path) -> None:
         assert (await client.get("/llm/auth/api-keys", headers=bob)).status_code == 200
 
 
-async def test_limit_is_shared_by_two_processes_through_redis(tmp_path: Path) -> None:
+async def test_limit_is_shared_by_two_processes_through_redis(tmp_path: Path,
+                                                              redis_url: str) -> None:
     import redis.asyncio as aioredis
 
-    probe = aioredis.from_url(REDIS_URL)
+    probe = aioredis.from_url(redis_url)
     try:
         await probe.ping()
     except Exception as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+        pytest.fail(f"Redis is not reachable at {redis_url}: {exc}")
     finally:
         await probe.aclose()
     env = {"PARLAY_DATABASE_URL": f"sqlite:///{tmp_path}/shared.db",
-           "PARLAY_REDIS_URL": REDIS_URL, "PARLAY_REDIS_PREFIX": "t" + secrets.token_hex(6),
+           "PARLAY_REDIS_URL": redis_url, "PARLAY_REDIS_PREFIX": "t" + secrets.token_hex(6),
            "PARLAY_RATE_LIMITS": "auth=6/min", "OPENAI_BASE_URL": ""}
     servers = [ParlayProcess(env), ParlayProcess(env)]
     try:

@@ -16,7 +16,7 @@ import yaml
 
 from conftest import ADMIN_KEY, make_settings, new_guest, running_app
 from support.asserts import assert_error
-from support.mock_upstream import MockUpstream, running_mock, serve_asgi
+from support.mock_upstream import running_mock, serve_asgi
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 

@@ -25,6 +25,7 @@ from parlay.api import (
     items,
     memories,
     models,
+    openapi_links,
     ops,
     public_shares,
     responses,
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True,
     app.state.mcp = McpEndpoint()
     install_error_handlers(app)
     _include_routers(app)
+    openapi_links.install(app)
     # Chat completions / embeddings skip FastAPI's router (hot path, see fastpath.py), and so
     # do the conversation, settings and auth reads a chat UI makes all the time (hot_routes.py).
     if fast_path:

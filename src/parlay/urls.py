@@ -7,6 +7,9 @@ from urllib.parse import urlsplit
 
 # Visible ASCII only: an API key goes into an HTTP header (no CR/LF injection, no encoding issue).
 API_KEY_PATTERN = r"^[\x21-\x7e]{1,4096}$"
+# What `check_base_url` accepts, for schemas: http(s), a host, a path; ASCII, no query/fragment.
+_URL_CHARS = r"A-Za-z0-9._~%!$&'()*+,;=:@\[\]-"
+BASE_URL_PATTERN = rf"^[hH][tT][tT][pP][sS]?://[{_URL_CHARS}]+(?:/[/{_URL_CHARS}]*)?$"
 
 
 def check_base_url(value: str) -> str:

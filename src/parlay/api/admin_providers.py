@@ -20,7 +20,7 @@ from parlay.providers.config import (
     ModelSpec,
 )
 from parlay.services.provider_admin import ProviderAdmin, ProviderView, spec_of
-from parlay.urls import API_KEY_PATTERN, check_base_url
+from parlay.urls import API_KEY_PATTERN, BASE_URL_PATTERN, check_base_url
 
 router = APIRouter(prefix="/v1/admin", tags=["admin: providers"], responses=ERROR_RESPONSES)
 
@@ -28,12 +28,14 @@ MAX_CONNECTIONS_HELP = "upstream connections in use at once (each open stream ho
 POOL_TIMEOUT_HELP = ("seconds a request waits for a free connection at the cap before "
                      "503 upstream_busy")
 
-ProviderId = Annotated[str, Path(max_length=100, description="provider id or name")]
+ProviderId = Annotated[str, Path(pattern=NAME_PATTERN, description="provider id or name")]
+BASE_URL_SCHEMA = {"format": "uri", "pattern": BASE_URL_PATTERN}
 
 
 class ProviderCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
-    base_url: str = Field(min_length=1, max_length=2000, examples=["http://127.0.0.1:11434/v1"])
+    base_url: str = Field(min_length=1, max_length=2000, examples=["http://127.0.0.1:11434/v1"],
+                          json_schema_extra=BASE_URL_SCHEMA)
     api_key: str | None = Field(default=None, pattern=API_KEY_PATTERN,
                                 description="stored encrypted, never returned")
     timeout: float = Field(default=300.0, gt=0, le=3600)
@@ -54,7 +56,8 @@ class ProviderCreate(BaseModel):
 
 class ProviderUpdate(BaseModel):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
-    base_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    base_url: str | None = Field(default=None, min_length=1, max_length=2000,
+                                 json_schema_extra=BASE_URL_SCHEMA)
     api_key: str | None = Field(default=None, pattern=API_KEY_PATTERN,
                                 description="a new key; null removes the stored key")
     timeout: float | None = Field(default=None, gt=0, le=3600)

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Body, status
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from parlay.api.deps import Accounts, CurrentUser, DirectDep
-from parlay.api.schemas import ERROR_RESPONSES, Data, ViewOut
+from parlay.api.schemas import ERROR_RESPONSES, Data, Email, ViewOut
 from parlay.db.direct import DirectDB
 from parlay.services.accounts import TokenPair, read_user
 
@@ -28,12 +28,12 @@ class TokenResponse(BaseModel):
 
 
 class Credentials(BaseModel):
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=1, max_length=1024)
 
 
 class Registration(BaseModel):
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=8, max_length=1024)
     display_name: str | None = Field(default=None, max_length=200)
 

@@ -46,6 +46,11 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
 ContentType = Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_TYPE_CHARS)]
 
 
+# Stored text may not hold NUL (PostgreSQL refuses it; services.conversations.check_storable
+# answers 422): said in the schema, checked once, there.
+NO_NUL = {"pattern": "^[^\\u0000]*$"}
+
+
 class ContentPart(BaseModel):
     """An OpenAI content part (`input_text`, `output_text`, `input_image`, ...)."""
 
@@ -86,8 +91,27 @@ class GenerationFields(BaseModel):
                           max_tokens=self.max_tokens, top_p=self.top_p)
 
 
+NOT_NULL = {"not": {"type": "null"}}
+
+
 class ItemCreate(GenerationFields):
     """Either one message (`role`, `content`) or OpenAI's `items` list."""
+
+    # The rules of `_one_form`, stated in the schema.
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [
+            {"title": "one message", "required": ["role", "content"], "properties": {
+                "role": NOT_NULL, "content": NOT_NULL, "items": {"type": "null"}}},
+            {"title": "items", "required": ["items"], "properties": {
+                "items": NOT_NULL, "role": {"type": "null"}, "content": {"type": "null"}}},
+        ],
+        "not": {"required": ["stream", "generate"], "properties": {
+            "stream": {"const": True}, "generate": {"const": False}}},
+        # A streamed reply answers a user message.
+        "if": {"required": ["stream"], "properties": {"stream": {"const": True}}},
+        "then": {"anyOf": [{"required": ["role"], "properties": {"role": {"const": "user"}}},
+                           {"required": ["items"]}]},
+    })
 
     role: Role | None = None
     content: Content | None = None

@@ -14,7 +14,7 @@ from string import Template
 from typing import Any, Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import HTMLResponse
 
 from parlay.api.conversations import ConversationOut
@@ -64,6 +64,14 @@ class SharedConversation(BaseModel):
 
 
 class FeedbackCreate(BaseModel):
+    # The rule of `_something`, stated in the schema.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"title": "a rating", "required": ["rating"], "properties": {
+            "rating": {"type": "integer"}}},
+        {"title": "a comment", "required": ["comment"], "properties": {
+            "comment": {"type": "string", "pattern": r"\S"}}},
+    ]})
+
     rating: int | None = Field(default=None, ge=1, le=5, description="1 (bad) to 5 (good)")
     comment: str | None = Field(default=None, max_length=2000)
 

@@ -3,11 +3,25 @@ response schemas filled from a service's view."""
 
 from __future__ import annotations
 
-from typing import Generic, Self, TypeVar
+from typing import Annotated, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, EmailStr, WithJsonSchema
 
 T = TypeVar("T")
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+# email-validator (behind EmailStr) refuses special-use domains (RFC 6761 and kin); the pattern
+# says so, so clients and fuzzers do not send `x@y.test` expecting it to be taken.
+_SPECIAL_USE = "|".join(_any_case(d) for d in ("arpa", "invalid", "local", "localhost",
+                                                "onion", "test"))
+EMAIL_PATTERN = rf"^[^@\s]+@(?![^@]*\.(?:{_SPECIAL_USE})$)[^@\s]+\.[^@\s]+$"
+Email = Annotated[EmailStr, WithJsonSchema({
+    "type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN,
+    "description": "an email address on a public domain (not .test, .local, ...)"})]
 
 
 class ViewOut(BaseModel):

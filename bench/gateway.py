@@ -251,9 +251,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def bench_stack(prefix: str) -> Iterator[Stack]:
+def bench_stack(prefix: str, **settings: str) -> Iterator[Stack]:
     """The mock upstream and Parlay (one uvicorn worker, SQLite in a temp dir, `info` logs,
-    rate limits high enough never to refuse) as processes, and an API key to call it with."""
+    rate limits high enough never to refuse) as processes, and an API key to call it with.
+    `settings` add or override Parlay's environment."""
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     mock_port, parlay_port = _free_port(), _free_port()
     env = {**os.environ, "PARLAY_DATABASE_URL": f"sqlite:///{tmp}/parlay.db",
@@ -263,7 +264,8 @@ def bench_stack(prefix: str) -> Iterator[Stack]:
            "PARLAY_JWT_SECRET": secrets.token_urlsafe(32),
            "PARLAY_SECRET_KEY": secrets.token_urlsafe(32),
            # High limits: the limiter's cost is measured, its refusals are not.
-           "PARLAY_RATE_LIMITS": "auth=1000/min,chat=100000000/min,api=100000000/min"}
+           "PARLAY_RATE_LIMITS": "auth=1000/min,chat=100000000/min,api=100000000/min",
+           **settings}
     env.pop("OPENAI_API_KEY", None)
     logs = open(tmp / "parlay.log", "w")  # noqa: SIM115 - closed at the end
     mock = subprocess.Popen([sys.executable, str(ROOT / "tests/support/mock_upstream.py"),

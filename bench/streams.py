@@ -19,10 +19,7 @@ import asyncio
 import collections
 import os
 import resource
-import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -122,36 +119,12 @@ def main() -> None:
     args = parser.parse_args()
     cap = args.cap or args.streams
     _raise_fd_limit(args.streams)
-    tmp = Path(tempfile.mkdtemp(prefix="parlay-streams-"))
-    mock_port, parlay_port = gateway._free_port(), gateway._free_port()
-    env = {**os.environ, "PARLAY_DATABASE_URL": f"sqlite:///{tmp}/parlay.db",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1", "PARLAY_LOCAL_MODEL": "off",
-           "PARLAY_LOG_LEVEL": "warning", "PARLAY_WORKERS": "1",
-           "PARLAY_UPSTREAM_MAX_CONNECTIONS": str(cap),
-           "PARLAY_UPSTREAM_POOL_TIMEOUT": str(args.pool_timeout),
-           "PARLAY_JWT_SECRET": secrets.token_urlsafe(32),
-           "PARLAY_SECRET_KEY": secrets.token_urlsafe(32),
-           "PARLAY_RATE_LIMITS": "auth=1000/min,chat=100000000/min,api=100000000/min"}
-    env.pop("OPENAI_API_KEY", None)
-    logs = open(tmp / "parlay.log", "w")  # noqa: SIM115 - closed at the end
-    mock = subprocess.Popen([sys.executable, str(gateway.ROOT / "tests/support/mock_upstream.py"),
-                             "--port", str(mock_port)], cwd=gateway.ROOT)
-    parlay = subprocess.Popen([sys.executable, "-c", "from parlay.cli import main; main()",
-                               "serve", "--port", str(parlay_port)],
-                              cwd=tmp, env=env, stdout=logs, stderr=logs)
-    try:
-        gateway._wait_http(f"http://127.0.0.1:{mock_port}/v1/models")
-        gateway._wait_http(f"http://127.0.0.1:{parlay_port}/healthz")
-        base = f"http://127.0.0.1:{parlay_port}"
-        token = gateway._post(f"{base}/llm/auth/guest-login", {})["access_token"]
-        key = gateway._post(f"{base}/llm/auth/api-keys", {"Authorization": f"Bearer {token}"},
-                            {"name": "streams"})["data"]["key"]
-        result = asyncio.run(_drive(base, key, parlay.pid, args.streams, args.seconds))
+    with gateway.bench_stack("parlay-streams-", PARLAY_LOG_LEVEL="warning",
+                             PARLAY_UPSTREAM_MAX_CONNECTIONS=str(cap),
+                             PARLAY_UPSTREAM_POOL_TIMEOUT=str(args.pool_timeout)) as stack:
+        base = f"http://127.0.0.1:{stack.parlay_port}"
+        result = asyncio.run(_drive(base, stack.key, stack.pids[0], args.streams, args.seconds))
         _report(args.streams, cap, args.seconds, result)
-    finally:
-        gateway.stop_processes(parlay, mock)
-        logs.close()
-
 
 def _report(streams: int, cap: int, seconds: int, result: dict[str, Any]) -> None:
     counts = result["counts"]

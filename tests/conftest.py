@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -53,33 +53,31 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def pg_admin_dsn() -> Iterator[str]:
     """A PostgreSQL superuser DSN: PARLAY_TEST_PG's server, or a private one."""
-    configured = os.environ.get("PARLAY_TEST_PG", services.DEFAULT_PG)
-    if services.answers(configured, 5432):
-        yield configured
-        return
-    server = services.private_postgres()
-    _PRIVATE_SERVICES.append(f"private PostgreSQL on port {server.port} in {server.dir} "
-                             f"(nothing answered at {configured}), removed")
-    try:
-        yield server.url
-    finally:
-        server.destroy()
+    yield from _configured_or_private("PARLAY_TEST_PG", services.DEFAULT_PG, 5432,
+                                      services.private_postgres, "PostgreSQL")
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """PARLAY_TEST_REDIS's server, or a private one."""
-    configured = os.environ.get("PARLAY_TEST_REDIS", services.DEFAULT_REDIS)
-    if services.answers(configured, 6379):
+    yield from _configured_or_private("PARLAY_TEST_REDIS", services.DEFAULT_REDIS, 6379,
+                                      services.PrivateRedis, "Redis")
+
+
+def _configured_or_private(variable: str, default: str, port: int,
+                           start: Callable[[], services.PrivateServer], name: str
+                           ) -> Iterator[str]:
+    configured = os.environ.get(variable, default)
+    if services.answers(configured, port):
         yield configured
         return
-    server = services.PrivateRedis()
-    _PRIVATE_SERVICES.append(f"private Redis on port {server.port} in {server.dir} "
+    server = start()
+    _PRIVATE_SERVICES.append(f"private {name} on port {server.port} in {server.dir} "
                              f"(nothing answered at {configured}), removed")
     try:
         yield server.url
     finally:
-        server.stop()
+        server.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,21 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from support.private_pg import PrivatePostgres
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+class PrivateServer(Protocol):
+    port: int
+    dir: Path
+    url: str
+
+    def destroy(self) -> None: ...
 
 
 def answers(url: str, default_port: int) -> bool:
@@ -72,10 +81,10 @@ class PrivateRedis:
                         return
             except OSError:
                 time.sleep(0.05)
-        self.stop()
+        self.destroy()
         raise RuntimeError(f"redis-server did not start: {(self.dir / 'log').read_text()[-1000:]}")
 
-    def stop(self) -> None:
+    def destroy(self) -> None:
         if self._process.poll() is None:
             self._process.terminate()
             try:

@@ -46,11 +46,6 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
 ContentType = Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_TYPE_CHARS)]
 
 
-# Stored text may not hold NUL (PostgreSQL refuses it; services.conversations.check_storable
-# answers 422): said in the schema, checked once, there.
-NO_NUL = {"pattern": "^[^\\u0000]*$"}
-
-
 class ContentPart(BaseModel):
     """An OpenAI content part (`input_text`, `output_text`, `input_image`, ...)."""
 
@@ -107,10 +102,6 @@ class ItemCreate(GenerationFields):
         ],
         "not": {"required": ["stream", "generate"], "properties": {
             "stream": {"const": True}, "generate": {"const": False}}},
-        # A streamed reply answers a user message.
-        "if": {"required": ["stream"], "properties": {"stream": {"const": True}}},
-        "then": {"anyOf": [{"required": ["role"], "properties": {"role": {"const": "user"}}},
-                           {"required": ["items"]}]},
     })
 
     role: Role | None = None
@@ -121,7 +112,9 @@ class ItemCreate(GenerationFields):
     generate: bool | None = Field(
         default=None, description="answer a user message with an assistant reply; default "
         "true for a single message, false for an `items` list (OpenAI semantics)")
-    stream: bool = Field(default=False, description="stream the reply as text/event-stream")
+    stream: bool = Field(default=False, description="stream the reply as text/event-stream "
+                         "(answers a user message: `role: user`, or an `items` list ending "
+                         "with one)")
 
     @model_validator(mode="after")
     def _one_form(self) -> ItemCreate:

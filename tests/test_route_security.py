@@ -159,8 +159,10 @@ async def cross_user_violations(client: httpx.AsyncClient, owned: dict[str, str]
 async def test_non_admins_get_403_on_every_admin_route(client: httpx.AsyncClient, admin: dict,
                                                        other_guest: dict) -> None:
     other = (await client.get("/llm/auth/me", headers=other_guest)).json()["data"]["id"]
+    # Real ids where one exists without an external service; an MCP server needs one, so a
+    # well-formed unknown id (a missing guard then shows as 404, still not the 403 due).
     params = {"provider_id": "openai", "model_id": "mock-small", "tool_id": "web_search",
-              "user_id": other}
+              "user_id": other, "server_id": "mcps_unknown"}
     before = {"provider": (await client.get("/v1/admin/providers/openai", headers=admin)).json(),
               "tool": (await client.get("/v1/admin/mcp/tools/web_search", headers=admin)).json()}
     violations, checked = await admin_route_violations(client, params)
@@ -217,7 +219,8 @@ async def test_the_checks_catch_a_route_missing_its_guard(tmp_path: Path,
     async with running_app(settings) as app, asgi_client(app) as client:
         _add_unguarded_routes(app)
         admin_violations, _ = await admin_route_violations(client, {
-            "provider_id": "x", "model_id": "x", "tool_id": "web_search", "user_id": "x"})
+            "provider_id": "x", "model_id": "x", "tool_id": "web_search", "user_id": "x",
+            "server_id": "x"})
         assert len(admin_violations) == 3, admin_violations  # guest, user, API key
         assert all(v.startswith("GET /v1/admin/leak as ") for v in admin_violations)
         owned = await _owned_resources(client, await new_guest(client))

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
             parse_url(value)  # raises ValueError naming the problem
         return value or None
 
-    @field_validator("public_url", "openai_base_url")
+    @field_validator("public_url", "openai_base_url", "searxng_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return check_base_url(value) if value else None

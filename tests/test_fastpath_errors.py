@@ -214,8 +214,8 @@ async def test_both_paths_answer_alike(both: list[httpx.AsyncClient], name: str)
 
 
 async def test_database_outage_is_503_on_both_paths(
-        mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFactory) -> None:
-    async with throwaway_database("postgres", tmp_path_factory) as url:
+        mock_upstream: MockUpstream, pg_admin_dsn: str) -> None:
+    async with throwaway_database(pg_admin_dsn) as url:
         host, port = re.search(r"@([^:/]+):(\d+)/", url).groups()  # type: ignore[union-attr]
         proxy = await TcpProxy(host, int(port)).start()
         proxied = url.replace(f"@{host}:{port}/", f"@127.0.0.1:{proxy.port}/")

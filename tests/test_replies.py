@@ -280,7 +280,9 @@ async def test_client_disconnect_keeps_partial_reply_and_cancels_upstream(
                                      "stream": True}) as response:
             assert response.status_code == 201
             reply_id = response.headers["x-parlay-reply-id"]
-            first = await anext(response.aiter_bytes())
+            # Keep the iterator: a dropped one is finalised, which closes the response.
+            chunks = response.aiter_bytes()
+            first = await anext(chunks)
             assert first.startswith(b"data: ")
             in_progress = await http.get(f"/v1/conversations/{conv}/items/{reply_id}",
                                          headers=guest)

@@ -135,6 +135,15 @@ class Settings(BaseSettings):
     def _api_key(cls, value: str | None) -> str | None:
         return check_api_key(value) if value else None
 
+    @field_validator("local_embedding_model")
+    @classmethod
+    def _bundled_or_off(cls, value: str) -> str:
+        # Only the bundled model exists (providers/local_embeddings.py): a path would be
+        # silently ignored, so it is refused.
+        if value.strip().lower() not in {"bundled", "off", "none", "false", "0", "disabled", ""}:
+            raise ValueError("use `bundled` or `off`")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:

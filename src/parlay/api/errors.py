@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from parlay.db.availability import is_unavailable
 from parlay.errors import ApiError, error_body
 
 log = logging.getLogger("parlay.errors")
@@ -84,28 +85,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    if not _is_unavailable(exc):
+    if not is_unavailable(exc):
         return await _unhandled(request, exc)
     log.warning("database unavailable request_id=%s: %s", request_id_of(request),
                 type(exc).__name__)
     return json_error(503, "server_error", "database_unavailable",
                       "the database is unavailable; retry shortly", None,
                       request_id_of(request), {"Retry-After": "1"})
-
-
-def _is_unavailable(exc: Exception) -> bool:
-    """Lost or refused connections (server restarting, network) as opposed to bugs in SQL."""
-    if isinstance(exc, (OSError, ConnectionError, sa_exc.TimeoutError)):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError):
-            return True
-        orig = exc.orig
-        return isinstance(orig, (OSError, ConnectionError)) or type(orig).__name__ in {
-            "ConnectionDoesNotExistError", "CannotConnectNowError", "AdminShutdownError",
-            "InterfaceError", "ConnectionFailureError",
-        }
-    return False
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

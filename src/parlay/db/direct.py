@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import JSON, TypeEngine
 
+from parlay.db.availability import is_unavailable
 from parlay.db.base import UTCDateTime
 from parlay.db.direct_sqlite import SqliteRunner, SyncConnection
 from parlay.errors import ServiceUnavailable
@@ -149,7 +149,7 @@ class DirectDB:
                 return await self._sqlite.fetch(compiled, params)
             return await self._pg_fetch(compiled, params)
         except Exception as exc:
-            if _unavailable(exc):
+            if is_unavailable(exc):
                 raise _as_unavailable(exc) from exc
             raise
 
@@ -163,7 +163,7 @@ class DirectDB:
         try:
             return await self._sqlite.write(self, work)
         except Exception as exc:
-            if _unavailable(exc):
+            if is_unavailable(exc):
                 raise _as_unavailable(exc) from exc
             raise
 
@@ -176,7 +176,7 @@ class DirectDB:
         except BaseException as exc:
             # A statement cut off midway (cancelled) or a lost connection leaves the
             # connection unusable; an error the server reported (a constraint) does not.
-            if raw is not None and (_unavailable(exc) or not isinstance(exc, Exception)):
+            if raw is not None and (is_unavailable(exc) or not isinstance(exc, Exception)):
                 self._discard(raw, exc)
                 raw = None
             raise
@@ -200,7 +200,7 @@ class DirectDB:
         """Drop a connection that failed; after a lost connection, the idle ones too (a
         restarted server took them all)."""
         stale = [raw]
-        if _unavailable(exc):
+        if is_unavailable(exc):
             stale += self._idle
             self._idle = []
         for conn in stale:
@@ -214,17 +214,6 @@ class DirectDB:
                 await conn.close(timeout=2)
         if self._sqlite is not None:
             await self._sqlite.aclose()
-
-
-def _unavailable(exc: BaseException) -> bool:
-    """Lost or refused connections (server restarting, network, locked for too long)."""
-    if isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError, sqlite3.OperationalError)):
-        return True
-    import asyncpg
-
-    return isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                            asyncpg.exceptions.CannotConnectNowError,
-                            asyncpg.exceptions.AdminShutdownError))
 
 
 def _as_unavailable(exc: BaseException) -> ServiceUnavailable:

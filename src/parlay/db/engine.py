@@ -19,8 +19,10 @@ def make_engine(async_url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(
         async_url,
         echo=echo,
-        pool_size=10,
-        max_overflow=20,
+        # Hot reads and store-only writes use db/direct.py's own pool (10 more per worker);
+        # this one serves everything else. PostgreSQL's default is 100 connections in all.
+        pool_size=5,
+        max_overflow=10,
         # No pre-ping: it costs a round trip on every checkout. A connection that died (server
         # restart) fails its request with 503 and makes the pool drop every older connection.
         pool_pre_ping=False,

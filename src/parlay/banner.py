@@ -21,6 +21,7 @@ def ready_banner(url: str, model: str | None, local: bool) -> str:
     if model is None:
         return (
             f"\nParlay is ready on {url} (API docs: {url}/docs)\n"
+            f"Open {url}/ in a browser for the chat app.\n"
             "No model is configured: set OPENAI_BASE_URL (+ OPENAI_API_KEY), list providers in "
             "PARLAY_PROVIDERS_FILE, or run `make install-local` for the embedded model.\n"
         )
@@ -28,6 +29,7 @@ def ready_banner(url: str, model: str | None, local: bool) -> str:
     return f"""
 Parlay is ready on {url}  (API docs: {url}/docs)
 Default model: {model} ({where})
+Chat in a browser: open {url}/
 
 Try it with curl:
   TOKEN=$(curl -s -X POST {url}/llm/auth/guest-login \\

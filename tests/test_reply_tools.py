@@ -15,6 +15,7 @@ import pytest
 
 from conftest import asgi_client, make_settings, new_guest, running_app
 from parlay.services.replies import ToolCall, ToolResult, ToolRunner
+from support.conversations import ConversationClient
 from support.mock_upstream import MockUpstream
 
 ADD = {"type": "function", "function": {
@@ -52,19 +53,11 @@ class Tools:
         return self.runner
 
 
-class Env:
+class Env(ConversationClient):
     def __init__(self, http: httpx.AsyncClient, headers: dict[str, str], tools: Tools,
                  mock: MockUpstream, app: Any) -> None:
-        self.http, self.headers, self.tools, self.mock, self.app = http, headers, tools, mock, app
-
-    async def conversation(self) -> str:
-        response = await self.http.post("/v1/conversations", headers=self.headers, json={})
-        return response.json()["data"]["id"]
-
-    async def items(self, conv: str) -> list[dict[str, Any]]:
-        response = await self.http.get(f"/v1/conversations/{conv}/items", headers=self.headers)
-        assert response.status_code == 200, response.text
-        return response.json()["data"]
+        super().__init__(http, headers)
+        self.tools, self.mock, self.app = tools, mock, app
 
     def sent(self, marker: str) -> list[dict[str, Any]]:
         return [r.body for r in self.mock.chat_requests() if marker in orjson.dumps(r.body).decode()]
@@ -216,17 +209,30 @@ async def test_regenerate_answers_from_the_stored_tool_round(env: Env) -> None:
     assert len(await env.items(conv)) == 4  # replaced, no new items
 
 
-async def test_tool_rounds_of_a_regenerated_reply_go_in_its_metadata(env: Env) -> None:
+async def test_tool_rounds_of_a_regenerated_reply_go_before_it_or_in_its_metadata(
+        env: Env) -> None:
     conv = await env.conversation()
     marker = secrets.token_hex(4)
     loop = f'!toolloop add {{"a": 2, "b": 2, "m": "{marker}"}}'
     created = (await env.http.post(f"/v1/conversations/{conv}/items", headers=env.headers,
                                    json={"role": "user", "content": loop})).json()
+    reply_id = created["reply"]["id"]
     count = len(await env.items(conv))
-    again = await env.http.post(
-        f"/v1/conversations/{conv}/items/{created['reply']['id']}/regenerate",
-        headers=env.headers)
+    # The last item: its new tool rounds are items, and the reply moves after them.
+    again = await env.http.post(f"/v1/conversations/{conv}/items/{reply_id}/regenerate",
+                                headers=env.headers)
     data = again.json()["data"]
+    assert data["status"] == "incomplete" and data["metadata"]["stopped"] == "step_limit"
+    assert "tool_calls" not in data["metadata"]
+    items = await env.items(conv)
+    assert len(items) == count + 4 and items[-1]["id"] == reply_id
+    assert [i["type"] for i in items[-5:-1]] == ["function_call", "function_call_output"] * 2
+    # Not the last item: items cannot go before it, so the rounds are in its metadata.
+    await env.http.post(f"/v1/conversations/{conv}/items", headers=env.headers,
+                        json={"role": "user", "content": "after", "generate": False})
+    count = len(await env.items(conv))
+    data = (await env.http.post(f"/v1/conversations/{conv}/items/{reply_id}/regenerate",
+                                headers=env.headers)).json()["data"]
     assert data["status"] == "incomplete" and data["metadata"]["stopped"] == "step_limit"
     logged = data["metadata"]["tool_calls"]
     assert [(c["name"], c["output"], c["status"]) for c in logged] == [("add", "4", "completed")] * 2

@@ -13,6 +13,8 @@ Replies are deterministic: "echo: <last user message>". The last user message ca
   "!tool add {"a": 1} ;; add {"a": 2}"  the same for one or more calls (" ;; " between them),
                   with ids call_<results so far>_<index>
   "!toolloop add {...}"  call the tool at every step, whatever the results (a step limit test)
+  "!tooltext add {...}"  like "!tool", with the text "Let me look. " before the calls (streamed:
+                  in the same chunk as the first call's first piece)
 When the messages end with tool results, the reply is "tool said: <their contents joined by
 ' | '>" (the end of a function-call round trip). A reply cut short by max_tokens ends with
 finish_reason "length".
@@ -54,6 +56,7 @@ def greet(name: str) -> str:
     return f"hello {name}"
 ```
 """
+TOOL_TEXT = "Let me look. "
 XSS_REPLY = """Careful: <img src=x onerror="window.__xss = 'img'"> and
 <script>window.__xss = 'script'</script> <svg onload="window.__xss = 'svg'"></svg>
 [a link](javascript:window.__xss='link') <a href="javascript:alert(1)">raw link</a>
@@ -155,7 +158,7 @@ class MockUpstream:
         if results and command != "!toolloop":
             reply = "tool said: " + " | ".join(str(m.get("content")) for m in results)
         elif calls := self._calls(command, arg, messages):
-            return self._tool_answer(body, calls)
+            return self._tool_answer(body, calls, TOOL_TEXT if command == "!tooltext" else None)
         finish = "stop"
         if body.get("max_tokens") is not None and len(reply.split()) > int(body["max_tokens"]):
             reply, finish = " ".join(reply.split()[: int(body["max_tokens"])]), "length"
@@ -176,7 +179,7 @@ class MockUpstream:
         """The tool calls `!call`, `!tool` and `!toolloop` ask for."""
         if command == "!call":
             specs, ids = [arg], [f"call_mock{len(self.requests)}"]
-        elif command in ("!tool", "!toolloop"):
+        elif command in ("!tool", "!toolloop", "!tooltext"):
             specs = arg.split(" ;; ")
             done = sum(1 for m in messages if m.get("role") == "tool")
             ids = [f"call_{done}_{index}" for index in range(len(specs))]
@@ -189,7 +192,7 @@ class MockUpstream:
                           "function": {"name": name, "arguments": arguments.strip() or "{}"}})
         return calls
 
-    def _tool_answer(self, body: dict, calls: list[dict]) -> Response:
+    def _tool_answer(self, body: dict, calls: list[dict], content: str | None) -> Response:
         """The model asks for tools (streamed: each call's arguments in pieces)."""
         arguments = [call["function"]["arguments"] for call in calls]
         usage = _usage(body.get("messages", []), sum(len(a.split()) + 1 for a in arguments))
@@ -197,12 +200,12 @@ class MockUpstream:
         if not body.get("stream"):
             return JSONResponse({**base, "object": "chat.completion", "usage": usage, "choices": [
                 {"index": 0, "finish_reason": "tool_calls",
-                 "message": {"role": "assistant", "content": None, "tool_calls": calls}}]})
+                 "message": {"role": "assistant", "content": content, "tool_calls": calls}}]})
         deltas = []
         for index, (call, text) in enumerate(zip(calls, arguments, strict=True)):
             first = {"index": index, "id": call["id"], "type": "function",
                      "function": {"name": call["function"]["name"], "arguments": ""}}
-            deltas.append({"role": "assistant", "content": None, "tool_calls": [first]}
+            deltas.append({"role": "assistant", "content": content, "tool_calls": [first]}
                           if index == 0 else {"tool_calls": [first]})
             third = max(len(text) // 3, 1)
             deltas += [{"tool_calls": [{"index": index, "function": {"arguments": piece}}]}

@@ -6,7 +6,10 @@ messages: what an upstream speaking `/chat/completions` is sent.
   function_call(s)                          -> one assistant message with `tool_calls`
                                                (joined to the assistant text just before it)
   function_call_output                      -> {"role": "tool", "tool_call_id", "content"}
-Items with no chat form (MCP approvals, ...) are not sent.
+Items with no chat form (MCP approvals, ...) are not sent, nor a call without its output or
+an output without its call (upstreams refuse both), e.g. a round cut short by a crash; calls
+at the very end and outputs at the very start are kept (the caller's other messages may
+complete them: a response's input answering the previous one's calls).
 """
 
 from __future__ import annotations
@@ -28,7 +31,50 @@ def chat_messages(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         elif kind == "function_call_output":
             messages.append({"role": "tool", "tool_call_id": str(item.get("call_id")),
                              "content": _text(item.get("output"))})
-    return messages
+    return _paired(messages)
+
+
+def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls only with the tool messages answering them, and tool messages only after
+    their call. The ends stay open: calls at the very end and tool messages at the very
+    start may be answered by what the caller puts around these messages."""
+    kept: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        if message.get("tool_calls"):
+            following = _tool_run(messages, index + 1)
+            if index + 1 + len(following) < len(messages):  # something else comes next
+                message = _answered_only(message, {m["tool_call_id"] for m in following})
+                if message is None:
+                    continue
+        elif message["role"] == "tool" and kept and not _answers(kept, message["tool_call_id"]):
+            continue
+        kept.append(message)
+    return kept
+
+
+def _tool_run(messages: list[dict[str, Any]], start: int) -> list[dict[str, Any]]:
+    run = []
+    for message in messages[start:]:
+        if message["role"] != "tool":
+            break
+        run.append(message)
+    return run
+
+
+def _answered_only(message: dict[str, Any], answered: set[str]) -> dict[str, Any] | None:
+    calls = [call for call in message["tool_calls"] if call["id"] in answered]
+    if calls:
+        return {**message, "tool_calls": calls}
+    rest = {key: value for key, value in message.items() if key != "tool_calls"}
+    return rest if rest.get("content") else None
+
+
+def _answers(kept: list[dict[str, Any]], call_id: str) -> bool:
+    """A tool message answers a call of the last non-tool message kept (or opens the list)."""
+    for message in reversed(kept):
+        if message["role"] != "tool":
+            return any(call["id"] == call_id for call in message.get("tool_calls") or ())
+    return True
 
 
 def _message(item: dict[str, Any]) -> dict[str, Any]:

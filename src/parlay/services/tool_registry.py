@@ -170,7 +170,14 @@ class ToolRegistry:
         async with self.sessionmaker() as session:
             tools = await self.all_tools(session, enabled=True)
             advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
-        return [t for t in tools if _user_allows(t, advanced)]
+        return [t for t in tools if user_allows(t, advanced)]
+
+    async def tools_and_settings(self, user_id: str) -> tuple[list[ToolView], Any]:
+        """Every registry tool with its availability, and the user's advanced_settings."""
+        async with self.sessionmaker() as session:
+            tools = await self.all_tools(session)
+            advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
+        return tools, advanced
 
     async def catalog(self, user_id: str) -> list[ToolSpec]:
         """What /v1/mcp lists: the user's tools, unavailable ones saying why."""
@@ -262,7 +269,7 @@ class ToolRegistry:
                 raise _Refusal("refused", "tool_disabled", f"{name} is disabled by an admin"
                                + (f": {tool.reason}" if tool.reason else ""))
             advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
-            if not _user_allows(tool, advanced):
+            if not user_allows(tool, advanced):
                 gate = BUILTINS_BY_ID[tool.id].user_gate
                 raise _Refusal("refused", "tool_not_enabled_for_user",
                                f"{name} is off in this user's settings (turn on "
@@ -346,7 +353,8 @@ class ToolRegistry:
                            duration_ms=duration)
 
 
-def _user_allows(tool: ToolView, advanced: Any) -> bool:
+def user_allows(tool: ToolView, advanced: Any) -> bool:
+    """The user's advanced_settings switch for a built-in is on (other tools have none)."""
     builtin = BUILTINS_BY_ID.get(tool.id) if tool.server_id is None else None
     return builtin is None or builtin.user_gate is None or getattr(advanced, builtin.user_gate)
 

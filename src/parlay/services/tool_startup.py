@@ -1,10 +1,12 @@
-"""Building the tool registry from settings at start-up (ctx.tools)."""
+"""Building the tool registry from settings at start-up (ctx.tools), and plugging it into
+the reply pipeline (ctx.replies.tools)."""
 
 from __future__ import annotations
 
 import logging
 
 from parlay.context import AppContext
+from parlay.services.reply_tools import ReplyTools
 from parlay.services.secretbox import SecretBox
 from parlay.services.tool_registry import ToolRegistry
 from parlay.tools.netguard import AddressPolicy
@@ -35,4 +37,5 @@ async def start_tools(ctx: AppContext) -> ToolRegistry:
     registry = ToolRegistry(ctx.sessionmaker, ctx.limiter, runtime,
                             SecretBox(s.resolved_secret_key()), timeout=s.tool_timeout)
     ctx.resources.push_async_callback(registry.aclose)
+    ctx.replies.tools = ReplyTools(registry)  # Parlay's tools in replies
     return registry

@@ -80,11 +80,13 @@ async def history(session: AsyncSession, conversation_id: str, *, below_position
                ConversationItem.content_parts)
         .where(ConversationItem.conversation_id == conversation_id,
                ConversationItem.position < below_position,
-               ConversationItem.status.in_(HISTORY_STATUSES),
                or_(and_(ConversationItem.type == "message",
+                        ConversationItem.status.in_(HISTORY_STATUSES),
                         ConversationItem.role.in_(HISTORY_ROLES),
                         ConversationItem.content != ""),
-                   ConversationItem.type.in_(FUNCTION_ITEM_TYPES)))
+                   # a failed tool's output is still the answer to its call
+                   and_(ConversationItem.type.in_(FUNCTION_ITEM_TYPES),
+                        ConversationItem.status != "in_progress")))
         .order_by(ConversationItem.position.desc())
         .limit(limit)
     )

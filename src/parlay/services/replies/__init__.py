@@ -3,6 +3,7 @@
 - `context.py`  what the model sees: ordered steps (profile preamble, history, tools offered)
 - `run.py`      the model, once per step, stream or not; the tool loop between steps
 - `persist.py`  placeholder, checkpoints, tool items, the final state, written once
+- `approvals.py` continuing a reply that stopped for a tool approval (on regenerate)
 - `respond.py`  the shape a streamed reply's events take (chat.completion.chunk by default)
 - `tools.py`    the seam server-side tools plug into (ToolRunner)
 - `pipeline.py` the entry points (chat completions, conversation items, regenerate)
@@ -15,7 +16,7 @@ from parlay.services.replies.context import (
     ContextStep,
     ReplyContext,
 )
-from parlay.services.replies.persist import ReplyOutcome, ReplyStore
+from parlay.services.replies.persist import ReplyOutcome, ReplySink, ReplyStore
 from parlay.services.replies.pipeline import (
     AfterReply,
     ChatAnswer,
@@ -29,7 +30,7 @@ from parlay.services.replies.pipeline import (
     choose_model,
 )
 from parlay.services.replies.respond import ChatChunks, StreamShape
-from parlay.services.replies.run import MAX_STEPS, ReplyRun
+from parlay.services.replies.run import MAX_STEPS, ReplyRun, Resume
 from parlay.services.replies.tools import (
     ToolCall,
     ToolResult,
@@ -41,7 +42,8 @@ from parlay.services.replies.tools import (
 __all__ = [
     "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "AfterReply", "ChatAnswer", "ChatChunks",
     "ContextStep", "FinishedTurn", "Generation", "ReplyContext", "ReplyDeps", "ReplyOutcome",
-    "ReplyPipeline", "ReplyRun", "ReplyStore", "SentItems", "StoredTurn", "StreamShape",
+    "ReplyPipeline", "ReplyRun", "ReplySink", "ReplyStore", "Resume", "SentItems",
+    "StoredTurn", "StreamShape",
     "StreamedReply", "ToolCall", "ToolResult", "ToolRunner", "ToolRunnerFactory", "ToolStatus",
     "choose_model",
 ]

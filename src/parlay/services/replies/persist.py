@@ -6,13 +6,18 @@ transaction (no connection is held while the model works):
   when they wait for the upstream to answer first);
 - `checkpoint()`: its text so far, every CHECKPOINT_SECONDS (also the heartbeat that keeps
   the sweeper off live replies);
-- `tool_step()`: the model's tool calls and their results, as `function_call` /
-  `function_call_output` items in order (a streamed reply moves after them);
+- `tool_calls()` / `tool_result()`: the model's tool calls (before they run) and each
+  result (once it is in), as `function_call` / `function_call_output` items in order (a
+  streamed reply moves after them);
 - `finish()`: the final text, status, usage and metadata, exactly once, before the client
   sees the end of the reply.
 Regenerate replaces an existing reply instead (`target_id`): the earlier content becomes a
-version, and tool steps are recorded in the reply's metadata (`tool_calls`), since items
-cannot be inserted before it.
+version. When that reply is the conversation's last item its tool steps are items too (the
+reply moves after them); otherwise they are recorded in its metadata (`tool_calls`), since
+items cannot be inserted before it.
+
+`ReplySink` is what the run step writes through; the Responses API has its own
+(`services/responses/store.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -50,18 +55,51 @@ class ReplyOutcome:
     model: str
     usage: dict[str, Any] | None
     metadata: dict[str, Any] | None = None
+    finish_reason: str | None = None  # the last model step's
+    # Why the loop stopped early: step_limit | tool_timeout | pending_approval (also in
+    # metadata["stopped"]).
+    stopped: str | None = None
+    failure: Exception | None = field(default=None, compare=False)  # what broke the stream
+
+
+class ReplySink(Protocol):
+    """Where the run step writes a reply while it is produced (ReplyStore: a conversation)."""
+
+    @property
+    def opened(self) -> bool:
+        """Something is stored in progress that `finish` must settle."""
+        ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def checkpoint_due(self) -> bool: ...
+
+    def checkpoint(self, text: str) -> None: ...
+
+    async def tool_calls(self, text: str, calls: Sequence[ToolCall]) -> list[str | None]:
+        """Record a step's text and tool calls before they run; their item ids."""
+        ...
+
+    async def tool_result(self, result: ToolResult) -> str | None:
+        """Record one call's result; its item id."""
+        ...
+
+    async def finish(self, outcome: ReplyOutcome) -> Any: ...
 
 
 class ReplyStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], conversation_id: str, *,
                  model: str, pending: Sequence[NewItem] = (), target_id: str | None = None,
-                 keep_answer_if_deleted: bool = False,
+                 target_is_last: bool = False, keep_answer_if_deleted: bool = False,
                  after: Callable[[ReplyStore], None] | None = None) -> None:
         self._sessionmaker = sessionmaker
         self.conversation_id = conversation_id
         self._model = model
         self._pending = list(pending)  # the request's own items, written with the first write
         self._target_id = target_id
+        # Tool items go before the reply, which moves after them (a placeholder or the target).
+        self._moving: str | None = target_id if target_is_last else None
         self._keep_answer_if_deleted = keep_answer_if_deleted
         self._after = after  # told once the reply is stored (must not block)
         self._tool_log: list[dict[str, Any]] = []
@@ -79,7 +117,7 @@ class ReplyStore:
                               model=self._model)
         rows = await self._append([placeholder])
         if rows:
-            self._placeholder = rows[-1].id
+            self._placeholder = self._moving = rows[-1].id
 
     @property
     def opened(self) -> bool:
@@ -104,19 +142,32 @@ class ReplyStore:
         self._last_checkpoint = time.monotonic()
         self._checkpointing = asyncio.create_task(self._checkpoint(self._placeholder, text))
 
-    async def tool_step(self, text: str, calls: Sequence[ToolCall],
-                        results: Sequence[ToolResult]) -> None:
-        """Record one round of tool calls: the step's own text (if any), each call, each
-        result, in that order."""
-        if self._target_id is not None:
-            self._tool_log += [_logged(call, result) for call, result in zip(calls, results,
-                                                                              strict=True)]
-            return
+    async def tool_calls(self, text: str, calls: Sequence[ToolCall]) -> list[str | None]:
+        """Record a round of tool calls before they run: the step's own text (if any), then
+        each call; their item ids (None when kept in the reply's metadata)."""
+        if self._logs_tools:
+            self._tool_log += [_logged(call) for call in calls]
+            return [None] * len(calls)
         items = [NewItem(role="assistant", content=storable_text(text), model=self._model)
                  ] if text else []
         items += [_call_item(call, self._model) for call in calls]
-        items += [_result_item(result) for result in results]
-        await self._append(items)
+        rows = await self._append(items)
+        return [row.id for row in rows[len(rows) - len(calls):]] if rows else [None] * len(calls)
+
+    async def tool_result(self, result: ToolResult) -> str | None:
+        """Record one call's result, after its call; its item id."""
+        if self._logs_tools:
+            for entry in self._tool_log:
+                if entry["call_id"] == result.call_id and "status" not in entry:
+                    entry.update(output=storable_text(result.output), status=result.status)
+                    break
+            return None
+        rows = await self._append([_result_item(result)])
+        return rows[-1].id if rows else None
+
+    @property
+    def _logs_tools(self) -> bool:
+        return self._target_id is not None and self._moving is None
 
     async def finish(self, outcome: ReplyOutcome) -> ItemView | None:
         """Write the reply's final state; only the first call writes, and the write goes on
@@ -158,7 +209,7 @@ class ReplyStore:
             return []
         batch, self._pending = [*self._pending, *items], []
         own = len(batch) - len(items)
-        moving = self._placeholder is not None
+        moving = self._moving is not None
         async with self._sessionmaker() as session:
             try:
                 first = await conversation_repo.allocate_positions(
@@ -166,8 +217,8 @@ class ReplyStore:
             except LookupError:
                 return self._deleted()
             rows = await item_repo.insert_items(session, self.conversation_id, first, batch)
-            if self._placeholder is not None:
-                await item_repo.move(session, self._placeholder, first + len(batch))
+            if self._moving is not None:
+                await item_repo.move(session, self._moving, first + len(batch))
             await session.commit()
             views = [ItemView.of(row) for row in rows]
         self.items += views[:own]
@@ -242,11 +293,9 @@ def _result_item(result: ToolResult) -> NewItem:
                    meta=result.metadata or None)
 
 
-def _logged(call: ToolCall, result: ToolResult) -> dict[str, Any]:
-    return {"call_id": call.id, "name": call.name, "arguments": storable_text(call.arguments),
-            "output": storable_text(result.output), "status": result.status}
+def _logged(call: ToolCall) -> dict[str, Any]:
+    return {"call_id": call.id, "name": call.name, "arguments": storable_text(call.arguments)}
 
 
 def _with_metadata(outcome: ReplyOutcome, extra: dict[str, Any]) -> ReplyOutcome:
-    return ReplyOutcome(outcome.text, outcome.status, outcome.model, outcome.usage,
-                        {**(outcome.metadata or {}), **extra})
+    return replace(outcome, metadata={**(outcome.metadata or {}), **extra})

@@ -9,7 +9,8 @@ of their answer:
   the stream opened), so a retry after a 502 leaves no duplicates.
 - `send` / `send_streaming`: POST /v1/conversations/{id}/items. The message is stored first
   and stays stored if the upstream fails.
-- `regenerate`: the reply is answered again and replaces the old one, kept as a version.
+- `regenerate`: the reply is answered again and replaces the old one, kept as a version;
+  a reply stopped for a tool approval continues from the user's decision (`approvals.py`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ from parlay.db.repositories import items as item_repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import BadRequest, Conflict, ServiceUnavailable, ValidationFailed
 from parlay.providers.registry import ProviderRegistry
-from parlay.services.chat import ChatService, ClosingEvents, check_chat_body
+from parlay.services.chat import ChatService, ClosingEvents, check_chat_body, wants_usage
 from parlay.services.content import check_item_count
 from parlay.services.conversations import ID_PATTERN, not_found
 from parlay.services.items import ItemService, ItemView, new_message
+from parlay.services.replies.approvals import settle_approvals
 from parlay.services.replies.context import CONTEXT_STEPS, ContextSteps, ReplyContext
 from parlay.services.replies.persist import ReplyStore
+from parlay.services.replies.respond import ChatChunks
 from parlay.services.replies.run import MAX_STEPS, ReplyRun
-from parlay.services.replies.tools import ToolRunner, ToolRunnerFactory
+from parlay.services.replies.tools import ToolRunner, ToolRunnerFactory, function_names
 from parlay.services.settings import default_model_for_user
 
 log = logging.getLogger("parlay.replies")
@@ -167,8 +170,9 @@ class ReplyPipeline:
                               pending=new_items, keep_answer_if_deleted=True,
                               after=self._after_reply(user_id, model, context))
                    if conversation_id is not None and new_items else None)
+        shape = ChatChunks(model, tools=runner is not None, usage=wants_usage(body))
         run = self._run(user_id, {**body, "model": model, **_messages_of(context, body)},
-                        runner, replies, context)
+                        runner, replies, context, shape)
         if body.get("stream") is True:
             await run.open()
             await self._opened(run, replies)
@@ -177,7 +181,8 @@ class ReplyPipeline:
         completion, outcome = await run.complete()
         if replies is not None:
             await replies.finish(outcome)
-        return ChatAnswer(completion=completion, stored=_stored(conversation_id, replies))
+        return ChatAnswer(completion=shape.completion(completion, outcome),
+                          stored=_stored(conversation_id, replies))
 
     # -- POST /v1/conversations/{id}/items ------------------------------------------------
 
@@ -216,7 +221,7 @@ class ReplyPipeline:
             service = ItemService(session)
             conversation = await service.conversation(user_id, conversation_id)
             model = await self._model_for(session, user_id, conversation.model, generation.model)
-            runner = await self._runner_for(user_id, {"model": model})
+            runner = await self._runner_for(user_id, conversation.id, model)
             rows = await service.insert(conversation.id, items)
             context = await self._context(session, user_id, model, conversation.id,
                                           rows[-1].position + 1, runner)
@@ -240,14 +245,18 @@ class ReplyPipeline:
             target = await _target_of(session, item)
             conversation = await service.conversation(user_id, conversation_id)
             model = await self._model_for(session, user_id, conversation.model, generation.model)
-            runner = await self._runner_for(user_id, {"model": model})
+            runner = await self._runner_for(user_id, conversation.id, model)
+            if target is not None:
+                await settle_approvals(session, user_id, target)
             below = target.position if target is not None else item.position + 1
             context = await self._context(session, user_id, model, conversation.id, below,
                                           runner)
             _require_user_message(context)
             await session.commit()
+        last = target is not None and target.position == conversation.next_position - 1
         replies = ReplyStore(self._deps.sessionmaker, conversation.id, model=model,
-                             target_id=target.id if target is not None else None)
+                             target_id=target.id if target is not None else None,
+                             target_is_last=last)
         body = {"model": model, **generation.sampling(), **_messages_of(context, {})}
         _, outcome = await self._run(user_id, body, runner, replies, context).complete()
         reply = await replies.finish(outcome)
@@ -265,10 +274,11 @@ class ReplyPipeline:
             below_position=below, request=list(request or ()), runner=runner))
 
     def _run(self, user_id: str, body: dict[str, Any], runner: ToolRunner | None,
-             replies: ReplyStore | None, context: ReplyContext) -> ReplyRun:
+             replies: ReplyStore | None, context: ReplyContext,
+             shape: ChatChunks | None = None) -> ReplyRun:
         return ReplyRun(self._chat, user_id, body, runner=runner, store=replies,
                         metadata=context.metadata, max_steps=self._deps.max_steps,
-                        request_id=self._request_id)
+                        shape=shape, request_id=self._request_id)
 
     @staticmethod
     async def _opened(run: ReplyRun, replies: ReplyStore | None) -> None:
@@ -300,10 +310,13 @@ class ReplyPipeline:
                     log.exception("after-reply hook %r failed", hook)
         return tell
 
-    async def _runner_for(self, user_id: str, body: dict[str, Any]) -> ToolRunner | None:
+    async def _runner_for(self, user_id: str, conversation_id: str,
+                          model: str) -> ToolRunner | None:
+        """A conversation reply's runner (the factory sees `{"model", "conversation"}`)."""
         if self._runner is not None or self._deps.tools is None:
             return self._runner
-        return await self._deps.tools(user_id, body)
+        return await self._deps.tools(user_id, {"model": model,
+                                                "conversation": conversation_id})
 
     async def _model_for(self, session: AsyncSession, user_id: str,
                          conversation_model: str | None, requested: str | None) -> str:
@@ -358,10 +371,14 @@ def _user_items(messages: list[Any]) -> list[NewItem]:
 
 
 def _messages_of(context: ReplyContext, body: dict[str, Any]) -> dict[str, Any]:
-    """The context's messages, and its tools after the client's own."""
+    """The context's messages, and its tools after the client's own (a client's entry that
+    only named one of them is replaced by it)."""
     fields: dict[str, Any] = {"messages": context.messages()}
     if context.tools:
-        fields["tools"] = [*(body.get("tools") or ()), *context.tools]
+        offered = function_names(context.tools)
+        own = [tool for tool in body.get("tools") or ()
+               if not function_names([tool]) & offered]
+        fields["tools"] = [*own, *context.tools]
     return fields
 
 

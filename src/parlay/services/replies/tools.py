@@ -18,6 +18,8 @@ ToolStatus = Literal["completed", "failed", "refused", "pending_approval"]
 # How a tool result's status shows on its stored `function_call_output` item.
 ITEM_STATUS: dict[str, str] = {"completed": "completed", "failed": "failed",
                                "refused": "failed", "pending_approval": "incomplete"}
+# Results that end the reply there (its `metadata.stopped`), whatever the model would do next.
+TIMEOUT_CODE = "tool_timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,15 @@ class ToolResult:
     status: ToolStatus = "completed"
     # Recorded on the stored `function_call_output` item (e.g. timings, sources, who approved).
     metadata: dict[str, Any] | None = None
+    error_code: str | None = None  # why it failed or was refused (docs/errors.md)
+    approval_id: str | None = None  # pending_approval: what the user approves or rejects
+
+    @property
+    def stops(self) -> str | None:
+        """Why the reply stops after this result (None: the model reads it and goes on)."""
+        if self.status == "pending_approval":
+            return "pending_approval"
+        return "tool_timeout" if self.error_code == TIMEOUT_CODE else None
 
 
 class ToolRunner(Protocol):
@@ -63,6 +74,17 @@ def tool_names(runner: ToolRunner | None) -> frozenset[str]:
                      if isinstance(d.get("function"), dict) and "name" in d["function"])
 
 
-def owned_calls(calls: Sequence[ToolCall], names: frozenset[str]) -> bool:
-    """The loop goes on only when every call is to one of the runner's tools."""
-    return bool(calls) and all(call.name in names for call in calls)
+def function_names(tools: Any) -> frozenset[str]:
+    """The names of the function tools in a chat completion's `tools`."""
+    names = set()
+    for tool in tools if isinstance(tools, list) else ():
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            names.add(function["name"])
+    return frozenset(names)
+
+
+def served_calls(calls: Sequence[ToolCall], client_names: frozenset[str]) -> bool:
+    """With a runner, the loop goes on when no call is to one of the client's own functions:
+    the runner answers every other call (refusing the ones it does not offer)."""
+    return bool(calls) and not any(call.name in client_names for call in calls)

@@ -178,3 +178,31 @@ async def other_guest(client: httpx.AsyncClient) -> dict[str, str]:
 @pytest.fixture
 def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture(scope="session")
+async def search_url() -> AsyncIterator[str]:
+    """A SearXNG-shaped search API on loopback (tests/support/tool_servers.py)."""
+    from support.tool_servers import SearchApis, serving
+
+    async with serving(SearchApis().app()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def tools_live(database_url: str, mock_upstream: MockUpstream,
+                     search_url: str) -> AsyncIterator[Any]:
+    """A live Parlay (uvicorn on a socket) whose web_search uses `search_url`."""
+    from support.live import tools_parlay
+
+    async with tools_parlay(make_settings, database_url, mock_upstream, search_url) as served:
+        yield served
+
+
+@pytest.fixture
+async def tool_user(tools_live: Any) -> AsyncIterator[Any]:
+    """A new guest of `tools_live` with both tool switches on (support.live.guest_of)."""
+    from support.live import guest_of
+
+    async with guest_of(tools_live, {"Authorization": f"Bearer {ADMIN_KEY}"}) as user:
+        yield user

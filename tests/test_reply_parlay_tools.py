@@ -6,71 +6,31 @@ order, the admin's switches, filters and approvals, and the loop's limits."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from openai import AsyncOpenAI
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from conftest import ADMIN_KEY, make_settings
 from support.asserts import assert_error
-from support.conversations import ConversationClient
-from support.live import LiveParlay, live_parlay, mock_settings
-from support.mcp_helpers import guest_token, reset_builtins, set_tool
+from support.live import LiveParlay, ToolUser, guest_of, tools_parlay
+from support.mcp_helpers import guest_token, set_tool
 from support.mock_upstream import TOOL_TEXT, MockUpstream
-from support.tool_servers import SearchApis, serving
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 SEARCH = {"type": "function", "function": {"name": "web_search"}}
 CODE = {"type": "function", "function": {"name": "code_executor"}}
 
 
-@contextlib.asynccontextmanager
-async def parlay(database_url: str, mock: MockUpstream, search_url: str,
-                 **overrides: Any) -> AsyncIterator[LiveParlay]:
-    settings = mock_settings(make_settings, database_url, mock, searxng_url=search_url,
-                             **overrides)
-    async with live_parlay(settings) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-async def search_url() -> AsyncIterator[str]:
-    async with serving(SearchApis().app()) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def live(database_url: str, mock_upstream: MockUpstream,
-               search_url: str) -> AsyncIterator[LiveParlay]:
-    async with parlay(database_url, mock_upstream, search_url) as served:
-        yield served
-
-
-class User(ConversationClient):
-    def __init__(self, live: LiveParlay, http: httpx.AsyncClient, token: str) -> None:
-        super().__init__(http, {"Authorization": f"Bearer {token}"})
-        self.live = live
-        self.sdk = AsyncOpenAI(base_url=f"{live.url}/v1", api_key=token, max_retries=0)
-
-
 @pytest.fixture
-async def user(live: LiveParlay) -> AsyncIterator[User]:
-    async with httpx.AsyncClient(base_url=live.url, timeout=60) as http:
-        await reset_builtins(http, ADMIN)
-        yield User(live, http, await guest_token(http, tools_on=True))
-        await reset_builtins(http, ADMIN)
+def user(tool_user: ToolUser) -> ToolUser:
+    return tool_user
 
-
-def _sent(mock: MockUpstream, marker: str) -> list[dict[str, Any]]:
-    return [r.body for r in mock.chat_requests() if marker in orjson.dumps(r.body).decode()]
 
 
 def _chunks(text: str) -> list[dict[str, Any]]:
@@ -88,7 +48,7 @@ def _code(code: str) -> str:
 
 
 async def test_a_named_tool_runs_in_a_chat_completion(
-        user: User, mock_upstream: MockUpstream) -> None:
+        user: ToolUser, mock_upstream: MockUpstream) -> None:
     marker = secrets.token_hex(4)
     raw = await user.sdk.chat.completions.with_raw_response.create(
         model="mock-small", tools=[SEARCH],  # type: ignore[list-item]
@@ -103,7 +63,7 @@ async def test_a_named_tool_runs_in_a_chat_completion(
     assert (call["type"], call["name"], call["id"]) == ("function_call", "web_search", None)
     assert output["type"] == "function_call_output" and output["status"] == "completed"
     assert output["call_id"] == call["call_id"] and output["output"] == text[len("tool said: "):]
-    first, second = _sent(mock_upstream, marker)
+    first, second = mock_upstream.sent_with(marker)
     [offered] = first["tools"]
     assert offered["function"]["name"] == "web_search"  # Parlay's description and schema
     assert offered["function"]["parameters"]["required"] == ["query"]
@@ -113,7 +73,7 @@ async def test_a_named_tool_runs_in_a_chat_completion(
 
 
 async def test_a_streamed_chat_completion_shows_the_tool_round_as_parlay_items(
-        user: User, mock_upstream: MockUpstream) -> None:
+        user: ToolUser, mock_upstream: MockUpstream) -> None:
     marker = secrets.token_hex(4)
     stream = await user.sdk.chat.completions.create(
         model="mock-small", tools=[CODE], stream=True,  # type: ignore[list-item]
@@ -138,7 +98,7 @@ async def test_a_streamed_chat_completion_shows_the_tool_round_as_parlay_items(
 
 
 async def test_conversation_replies_store_calls_and_results_in_order(
-        user: User, mock_upstream: MockUpstream) -> None:
+        user: ToolUser, mock_upstream: MockUpstream) -> None:
     """The issue's done-criterion, streamed and not, with both built-ins the settings turn
     on (no `tools` in the request)."""
     for stream in (False, True):
@@ -164,7 +124,7 @@ async def test_conversation_replies_store_calls_and_results_in_order(
         assert "stdout:\n42\n" in code_out["content"]
         assert code_out["metadata"]["tool"] == "code_executor"
         assert reply["content"] == f"tool said: {search_out['content']} | {code_out['content']}"
-        offered = {t["function"]["name"] for t in _sent(mock_upstream, marker)[0]["tools"]}
+        offered = {t["function"]["name"] for t in mock_upstream.sent_with(marker)[0]["tools"]}
         assert offered == {"web_search", "web_scraper", "code_executor"}
         if stream:
             chunks = _chunks(response.text)
@@ -174,7 +134,7 @@ async def test_conversation_replies_store_calls_and_results_in_order(
 
 
 async def test_text_in_the_same_chunk_as_a_tool_call_reaches_the_client(
-        user: User) -> None:
+        user: ToolUser) -> None:
     """A chunk carrying both text and the first piece of a call to Parlay's tool: the text is
     streamed, the call is not (and the text is stored as the step's own message)."""
     conv = await user.conversation()
@@ -191,7 +151,7 @@ async def test_text_in_the_same_chunk_as_a_tool_call_reaches_the_client(
         ("message", "!tooltext web"), ("message", TOOL_TEXT), ("function_call", '{"query": "to')]
 
 
-async def test_a_chat_completion_with_a_conversation_stores_the_round(user: User) -> None:
+async def test_a_chat_completion_with_a_conversation_stores_the_round(user: ToolUser) -> None:
     conv = await user.conversation()
     response = await user.http.post("/v1/chat/completions", headers=user.headers, json={
         "model": "mock-small", "conversation": conv, "stream": True,
@@ -205,7 +165,7 @@ async def test_a_chat_completion_with_a_conversation_stores_the_round(user: User
     assert items[-1]["id"] == response.headers["x-parlay-reply-id"]
 
 
-async def test_a_disabled_tool_is_refused(user: User, mock_upstream: MockUpstream) -> None:
+async def test_a_disabled_tool_is_refused(user: ToolUser, mock_upstream: MockUpstream) -> None:
     await set_tool(user.http, ADMIN, "code_executor", {"enabled": False, "reason": "audit"})
     named = await user.http.post("/v1/chat/completions", headers=user.headers, json={
         "model": "mock-small", "tools": [CODE], "messages": [{"role": "user", "content": "x"}]})
@@ -216,15 +176,15 @@ async def test_a_disabled_tool_is_refused(user: User, mock_upstream: MockUpstrea
     response = await user.say(conv, _code(f"print('{marker}')"))
     reply = response.json()["reply"]
     assert reply["content"].startswith("tool said: code_executor is not one of the tools")
-    first = _sent(mock_upstream, marker)[0]
+    first = mock_upstream.sent_with(marker)[0]
     assert "code_executor" not in {t["function"]["name"] for t in first["tools"]}
     output = (await user.items(conv))[2]
     assert output["content_parts"][0]["status"] == "refused" and output["status"] == "failed"
     assert output["metadata"]["error_code"] == "tool_not_offered"
 
 
-async def test_a_named_tool_needs_the_users_switch(live: LiveParlay) -> None:
-    async with httpx.AsyncClient(base_url=live.url) as http:
+async def test_a_named_tool_needs_the_users_switch(tools_live: LiveParlay) -> None:
+    async with httpx.AsyncClient(base_url=tools_live.url) as http:
         token = await guest_token(http, tools_on=False)
         response = await http.post("/v1/chat/completions", headers={
             "Authorization": f"Bearer {token}"}, json={
@@ -234,7 +194,7 @@ async def test_a_named_tool_needs_the_users_switch(live: LiveParlay) -> None:
     assert "web_search_enabled" in error["message"] and error["param"] == "tools"
 
 
-async def test_a_keyword_filter_refuses_the_call(user: User,
+async def test_a_keyword_filter_refuses_the_call(user: ToolUser,
                                                  mock_upstream: MockUpstream) -> None:
     await set_tool(user.http, ADMIN, "code_executor",
                    {"content_filter": {"disallowed_keywords": ["forbidden"]}})
@@ -249,13 +209,13 @@ async def test_a_keyword_filter_refuses_the_call(user: User,
     # The refused round stays in the history the next turn sends, call and output together.
     marker = secrets.token_hex(4)
     await user.say(conv, f"next {marker}")
-    [sent] = _sent(mock_upstream, f"next {marker}")
+    [sent] = mock_upstream.sent_with(f"next {marker}")
     assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "tool", "assistant",
                                                      "user"]
     assert sent["messages"][2]["content"] == output["content"]
 
 
-async def test_an_approval_stops_the_reply_and_continue_resumes_it(user: User) -> None:
+async def test_an_approval_stops_the_reply_and_continue_resumes_it(user: ToolUser) -> None:
     await set_tool(user.http, ADMIN, "code_executor",
                    {"content_filter": {"require_approval_for": ["all"]}})
     for decision in ("approve", "reject"):
@@ -295,31 +255,25 @@ async def test_an_approval_stops_the_reply_and_continue_resumes_it(user: User) -
         assert data["content"] == f"tool said: {output['content']}"
 
 
-async def test_the_step_limit_ends_the_reply(user: User, mock_upstream: MockUpstream) -> None:
+async def test_the_step_limit_ends_the_reply(user: ToolUser, mock_upstream: MockUpstream) -> None:
     conv = await user.conversation()
     marker = secrets.token_hex(4)
     response = await user.say(conv, f'!toolloop web_search {{"query": "{marker}"}}')
     reply = response.json()["reply"]
     assert reply["status"] == "incomplete" and reply["metadata"] == {"stopped": "step_limit"}
-    assert len(_sent(mock_upstream, marker)) == 8  # jan-server's depth: 8 model calls
+    assert len(mock_upstream.sent_with(marker)) == 8  # jan-server's depth: 8 model calls
     items = await user.items(conv)
     assert len(items) == 1 + 7 * 2 + 1
 
 
 async def test_a_tool_timeout_ends_the_reply(database_url: str, mock_upstream: MockUpstream,
                                              search_url: str) -> None:
-    async with parlay(database_url, mock_upstream, search_url, tool_timeout=1.0) as served, \
-            httpx.AsyncClient(base_url=served.url, timeout=60) as http:
-        await reset_builtins(http, ADMIN)
-        token = await guest_token(http, tools_on=True)
-        headers = {"Authorization": f"Bearer {token}"}
-        conv = (await http.post("/v1/conversations", headers=headers, json={})).json()
-        response = await http.post(
-            f"/v1/conversations/{conv['data']['id']}/items", headers=headers,
-            json={"role": "user", "content": _code("import time; time.sleep(20)")})
+    async with tools_parlay(make_settings, database_url, mock_upstream, search_url,
+                            tool_timeout=1.0) as served, guest_of(served, ADMIN) as user:
+        conv = await user.conversation()
+        response = await user.say(conv, _code("import time; time.sleep(20)"))
         reply = response.json()["reply"]
         assert reply["status"] == "incomplete" and reply["metadata"] == {"stopped": "tool_timeout"}
-        items = (await http.get(f"/v1/conversations/{conv['data']['id']}/items",
-                                headers=headers)).json()["data"]
+        items = await user.items(conv)
         assert items[2]["metadata"]["error_code"] == "tool_timeout"
         assert "did not finish within 1 s" in items[2]["content"]

@@ -279,7 +279,11 @@ async def test_requests_parlay_cannot_honour_are_refused(
     _token, sdk = await live.guest()
     before = len(mock_upstream.chat_requests())
     cases = [
-        ({"tools": [{"type": "web_search"}]}, "unsupported_tool", "tools[0].type"),
+        ({"tools": [{"type": "file_search"}]}, "unsupported_tool", "tools[0].type"),
+        ({"tools": [{"type": "web_search", "filters": {"allowed_domains": ["a.b"]}}]},
+         "unsupported_parameter", "tools[0].filters"),
+        ({"tools": [{"type": "code_interpreter", "container": "cntr_1"}]},
+         "unsupported_parameter", "tools[0].container"),
         ({"background": True}, "unsupported_parameter", "background"),
         ({"extra_body": {"bogus": 1}}, "unknown_parameter", "bogus"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "unsupported_item",

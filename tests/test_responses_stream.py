@@ -16,7 +16,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from conftest import make_settings
-from support.live import LiveParlay, live_parlay, mock_settings
+from support.live import LiveParlay, live_parlay, mock_settings, response_events
 from support.mock_upstream import MockUpstream
 
 EVENT = TypeAdapter(ResponseStreamEvent)
@@ -35,23 +35,8 @@ async def live(database_url: str, mock_upstream: MockUpstream) -> AsyncIterator[
 
 
 async def _events(live: LiveParlay, token: str, **body: Any) -> list[dict[str, Any]]:
-    """POST a streamed response; every event checked: SSE `event:` equals its `type`, the
-    payload validates against the SDK's event model, sequence numbers count from 0."""
-    events = []
-    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http, http.stream(
-            "POST", "/v1/responses", headers={"Authorization": f"Bearer {token}"},
-            json={"model": "mock-small", "stream": True, **body}) as response:
-        assert response.status_code == 200, await response.aread()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        text = (await response.aread()).decode()
-    for block in filter(None, text.split("\n\n")):
-        kind, data = block.split("\n")
-        event = json.loads(data.removeprefix("data: "))
-        assert kind == f"event: {event['type']}"
-        EVENT.validate_python(event)
-        events.append(event)
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    return events
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        return await response_events(http, token, **body)
 
 
 def _types(events: list[dict[str, Any]]) -> list[str]:

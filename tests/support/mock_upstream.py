@@ -105,6 +105,10 @@ class MockUpstream:
     def chat_requests(self) -> list[Received]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def sent_with(self, marker: str) -> list[Any]:
+        """The bodies of the chat requests that mention `marker`, oldest first."""
+        return [r.body for r in self.chat_requests() if marker in orjson.dumps(r.body).decode()]
+
     async def _authorized(self, request: Request) -> Response | None:
         if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
             return JSONResponse({"error": {"message": "bad key", "type": "auth"}}, 401)

@@ -20,7 +20,7 @@ from parlay.api.schemas import ERROR_RESPONSES, ErrorResponse
 from parlay.api.sse import EventStreamResponse
 from parlay.context import AppContext
 from parlay.errors import BadRequest
-from parlay.services.responses import ChatModelStep, ResponseEventStream, ResponseService
+from parlay.services.responses import ResponseService
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"], responses=ERROR_RESPONSES)
 
@@ -40,11 +40,26 @@ RESPONSE_REQUEST_SCHEMA = {
         "input": {"anyOf": [{"type": "string", "minLength": 1},
                             {"type": "array", "minItems": 1, "items": _ITEM}]},
         "instructions": {"type": "string"},
-        "tools": {"type": "array", "items": {
-            "type": "object", "required": ["type", "name"],
-            "properties": {"type": {"const": "function"}, "name": {"type": "string"},
-                           "description": {"type": "string"},
-                           "parameters": {"type": "object"}, "strict": {"type": "boolean"}}}},
+        "tools": {"type": "array", "items": {"anyOf": [
+            {"type": "object", "required": ["type", "name"], "description": "a function tool "
+             "(the client runs it)",
+             "properties": {"type": {"const": "function"}, "name": {"type": "string"},
+                            "description": {"type": "string"},
+                            "parameters": {"type": "object"}, "strict": {"type": "boolean"}}},
+            {"type": "object", "required": ["type"], "description": "Parlay's web_search",
+             "properties": {"type": {"enum": ["web_search", "web_search_preview"]}}},
+            {"type": "object", "required": ["type", "container"],
+             "description": "Parlay's code_executor sandbox",
+             "properties": {"type": {"const": "code_interpreter"},
+                            "container": {"type": "object",
+                                          "properties": {"type": {"const": "auto"}}}}},
+            {"type": "object", "required": ["type", "server_label", "server_url"],
+             "description": "Parlay's own MCP tools (server_url /v1/mcp) or an "
+                            "admin-registered MCP server's",
+             "properties": {"type": {"const": "mcp"}, "server_label": {"type": "string"},
+                            "server_url": {"type": "string"}, "allowed_tools": {},
+                            "require_approval": {}}}]}},
+        "max_tool_calls": {"type": "integer", "minimum": 1},
         "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required"]},
                                   {"type": "object"}]},
         "parallel_tool_calls": {"type": "boolean"},
@@ -70,8 +85,9 @@ _UPSTREAM = {502: {"model": ErrorResponse, "description": "never: an upstream fa
 
 
 def response_service(ctx: AppContext, request_id: str | None) -> ResponseService:
-    return ResponseService(ctx.sessionmaker, providers=ctx.providers,
-                           step=ChatModelStep(ctx.chat, request_id))
+    return ResponseService(ctx.sessionmaker, providers=ctx.providers, chat=ctx.chat,
+                           tools=ctx.tools, max_steps=ctx.replies.max_steps,
+                           request_id=request_id)
 
 
 _BY_ID = {"response_id": "$response.body#/id"}
@@ -96,9 +112,9 @@ async def create_response(request: Request, user: CurrentUser) -> Response:
 async def respond(request: Request, user_id: str, body: dict[str, Any]) -> Response:
     service = response_service(request.app.state.ctx, request_id_of(request))
     result = await service.create(user_id, body)
-    if isinstance(result, ResponseEventStream):
-        return EventStreamResponse(result)
-    return json_response(result)
+    if isinstance(result, dict):
+        return json_response(result)
+    return EventStreamResponse(result)
 
 
 @router.get("/{response_id}", operation_id="retrieve_response")

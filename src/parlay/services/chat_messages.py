@@ -6,6 +6,8 @@ messages: what an upstream speaking `/chat/completions` is sent.
   function_call(s)                          -> one assistant message with `tool_calls`
                                                (joined to the assistant text just before it)
   function_call_output                      -> {"role": "tool", "tool_call_id", "content"}
+  web_search_call, code_interpreter_call,
+  mcp_call (Parlay's tools, finished)       -> the call and its output, as the two above
 Items with no chat form (MCP approvals, ...) are not sent, nor a call without its output or
 an output without its call (upstreams refuse both), e.g. a round cut short by a crash; calls
 at the very end and outputs at the very start are kept (the caller's other messages may
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 
@@ -31,7 +35,43 @@ def chat_messages(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         elif kind == "function_call_output":
             messages.append({"role": "tool", "tool_call_id": str(item.get("call_id")),
                              "content": _text(item.get("output"))})
+        elif (hosted := hosted_call(item)) is not None:
+            name, arguments, output = hosted
+            _add_tool_call(messages, {"call_id": item.get("id"), "name": name,
+                                      "arguments": arguments})
+            messages.append({"role": "tool", "tool_call_id": str(item.get("id")),
+                             "content": output})
     return _paired(messages)
+
+
+def hosted_call(item: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(tool, arguments, output) of a finished call to one of Parlay's tools, as the
+    Responses API shows it (`web_search_call`, `code_interpreter_call`, `mcp_call`); None
+    for any other item or a call that did not finish."""
+    kind = item.get("type")
+    if item.get("status") not in ("completed", "failed"):
+        return None
+    if kind == "web_search_call":
+        action = item.get("action") if isinstance(item.get("action"), dict) else {}
+        output = str(item.get("output") or "")
+        if action.get("type") == "open_page":
+            return "web_scraper", _json({"url": action.get("url")}), output
+        return "web_search", _json({"query": action.get("query")}), output
+    if kind == "code_interpreter_call":
+        logs = [str(out.get("logs") or "") for out in item.get("outputs") or ()
+                if isinstance(out, dict)]
+        return "code_executor", _json({"code": item.get("code") or ""}), "\n".join(logs)
+    if kind == "mcp_call":
+        output = item.get("output")
+        if output is None:
+            error = item.get("error")
+            output = _text(error.get("content")) if isinstance(error, dict) else str(error)
+        return str(item.get("name")), str(item.get("arguments") or "{}"), str(output)
+    return None
+
+
+def _json(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

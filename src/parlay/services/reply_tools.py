@@ -139,7 +139,7 @@ def offered_spec(tool: ToolView) -> ToolSpec:
 def result_of(call: ToolCall, outcome: ToolOutcome) -> ToolResult:
     return ToolResult(call_id=call.id, output=outcome.output, status=outcome.status,
                       metadata=outcome.metadata, error_code=outcome.error_code,
-                      approval_id=outcome.approval_id)
+                      approval_id=outcome.approval_id, data=outcome.data)
 
 
 def not_offered(call: ToolCall, names: Iterable[str]) -> ToolResult:

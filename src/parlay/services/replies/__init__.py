@@ -16,7 +16,12 @@ from parlay.services.replies.context import (
     ContextStep,
     ReplyContext,
 )
-from parlay.services.replies.persist import ReplyOutcome, ReplySink, ReplyStore
+from parlay.services.replies.persist import (
+    CHECKPOINT_SECONDS,
+    ReplyOutcome,
+    ReplySink,
+    ReplyStore,
+)
 from parlay.services.replies.pipeline import (
     AfterReply,
     ChatAnswer,
@@ -40,10 +45,9 @@ from parlay.services.replies.tools import (
 )
 
 __all__ = [
-    "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "AfterReply", "ChatAnswer", "ChatChunks",
-    "ContextStep", "FinishedTurn", "Generation", "ReplyContext", "ReplyDeps", "ReplyOutcome",
-    "ReplyPipeline", "ReplyRun", "ReplySink", "ReplyStore", "Resume", "SentItems",
-    "StoredTurn", "StreamShape",
-    "StreamedReply", "ToolCall", "ToolResult", "ToolRunner", "ToolRunnerFactory", "ToolStatus",
-    "choose_model",
+    "CHECKPOINT_SECONDS", "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "AfterReply",
+    "ChatAnswer", "ChatChunks", "ContextStep", "FinishedTurn", "Generation", "ReplyContext",
+    "ReplyDeps", "ReplyOutcome", "ReplyPipeline", "ReplyRun", "ReplySink", "ReplyStore",
+    "Resume", "SentItems", "StoredTurn", "StreamShape", "StreamedReply", "ToolCall",
+    "ToolResult", "ToolRunner", "ToolRunnerFactory", "ToolStatus", "choose_model",
 ]

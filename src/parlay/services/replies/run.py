@@ -123,6 +123,8 @@ class ReplyRun:
         self._request_id = request_id
         self._resume = resume
         self._steps = 0
+        self._rounds = 0
+        self._failure: Exception | None = None  # the first step could not start
         self._usage: dict[str, int] | None = None
         self._stopped: str | None = None  # step_limit | pending_approval | tool_timeout
         self._approvals: list[dict[str, Any]] = []
@@ -134,6 +136,17 @@ class ReplyRun:
     @property
     def shape(self) -> StreamShape:
         return self._shape
+
+    @property
+    def started(self) -> bool:
+        """A model step or a tool round ran: a failure now ends the reply, not the request."""
+        return self._steps > 0 or self._rounds > 0
+
+    def fail(self, failure: Exception) -> ReplyOutcome:
+        """The model could not be called (`open()` or `complete()` raised it): the outcome
+        that says so; a stream then ends with it, after its events so far."""
+        self._failure = failure
+        return self._outcome(self._step, self._body["model"], failed=True, failure=failure)
 
     # -- non-streaming -------------------------------------------------------------------
 
@@ -180,6 +193,8 @@ class ReplyRun:
         for event in self._opening:
             yield event
         try:
+            if self._failure is not None:
+                raise self._failure
             while self._upstream is not None:
                 self._step = step = StepState()
                 async for raw in self._upstream:
@@ -255,6 +270,7 @@ class ReplyRun:
     async def _tool_round(self, text: str, calls: list[ToolCall]
                           ) -> AsyncGenerator[bytes, None]:
         assert self._runner is not None
+        self._rounds += 1
         ids: list[str | None] = [None] * len(calls)
         if self._store is not None:
             ids = await self._store.tool_calls(text, calls)

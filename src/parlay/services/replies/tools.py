@@ -38,6 +38,7 @@ class ToolResult:
     metadata: dict[str, Any] | None = None
     error_code: str | None = None  # why it failed or was refused (docs/errors.md)
     approval_id: str | None = None  # pending_approval: what the user approves or rejects
+    data: dict[str, Any] | None = None  # the tool's structured result (not stored)
 
     @property
     def stops(self) -> str | None:

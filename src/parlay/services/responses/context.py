@@ -5,6 +5,8 @@ that answers, and the messages it sees:
 history: with previous_response_id, every earlier response's input and output items (the
 chain, instructions excluded, as in OpenAI's API); with conversation, the user's profile
 preamble and the conversation's items (as chat completions' `conversation` does).
+The functions offered: the client's, then those of the hosted tools Parlay runs (tools.py);
+`mcp_approval_response` items answer the chain's approval requests: those calls run first.
 """
 
 from __future__ import annotations
@@ -25,19 +27,22 @@ from parlay.services.replies import (
     CONTEXT_STEPS,
     HISTORY_LIMIT,
     ReplyContext,
+    Resume,
     choose_model,
 )
-from parlay.services.responses.model_step import StepCall
+from parlay.services.responses.events import ResponseHead
 from parlay.services.responses.request import (
     FunctionCallItem,
     FunctionCallOutputItem,
+    FunctionTool,
     InputImage,
     McpApprovalResponseItem,
     MessageItem,
     Refusal,
     ResponseRequest,
 )
-from parlay.services.responses.run import ResponseHead
+from parlay.services.responses.tools import HostedTools, decisions_of, hosted_tools
+from parlay.services.tool_registry import ToolRegistry
 
 # Parameters passed to the model as chat-completions parameters of the same name.
 _VERBATIM = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_key",
@@ -48,31 +53,33 @@ _VERBATIM = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_
 class PreparedTurn:
     user_id: str
     head: ResponseHead
-    call: StepCall
+    body: dict[str, Any]  # the first model step's chat-completions request
     input_items: list[dict[str, Any]]
     store: bool
+    hosted: HostedTools
+    resume: Resume | None = None  # approved (or rejected) calls of the previous response
 
 
 def response_not_found(response_id: str, param: str = "response_id") -> NotFound:
     return NotFound(f"no response {response_id!r}", code="response_not_found", param=param)
 
 
-async def prepare_turn(session: AsyncSession, providers: ProviderRegistry, user_id: str,
+async def prepare_turn(session: AsyncSession, providers: ProviderRegistry,
+                       registry: ToolRegistry, user_id: str,
                        request: ResponseRequest) -> PreparedTurn:
     """Read what the turn needs (no connection is held afterwards: the caller commits)."""
     input_items = [stored_input_item(item) for item in request.input_items()]
     history: list[dict[str, Any]] = []
     known_model: str | None = None
+    earlier: list[dict[str, Any]] = []
     if request.previous_response_id is not None:
         previous = await repo.get_owned(session, user_id, request.previous_response_id)
         if previous is None:
             raise response_not_found(request.previous_response_id, "previous_response_id")
         earlier = _newest(await repo.chain(session, user_id, previous.id,
                                            max_depth=HISTORY_LIMIT))
-        _check_approvals(input_items, earlier)
         history, known_model = chat_messages(earlier), previous.model
-    else:
-        _check_approvals(input_items, [])
+    answered = _approval_requests(input_items, earlier)
     conversation_id = request.conversation_id
     conversation = None
     if conversation_id is not None:
@@ -91,9 +98,21 @@ async def prepare_turn(session: AsyncSession, providers: ProviderRegistry, user_
                         instructions=request.instructions,
                         previous_response_id=request.previous_response_id,
                         conversation_id=conversation_id, params=echoed_params(request))
-    call = StepCall(user_id=user_id, model=model, messages=messages, tools=chat_tools(request),
-                    options=step_options(request), stream=request.stream)
-    return PreparedTurn(user_id, head, call, input_items, request.store)
+    hosted = HostedTools()
+    if request.hosted:
+        listed = {item.get("server_label") for item in earlier
+                  if item.get("type") == "mcp_list_tools"}
+        hosted = await hosted_tools(session, registry, user_id, request.hosted,
+                                    taken={tool.name for tool in request.functions},
+                                    listed={label for label in listed if label})
+    hosted.decisions = decisions_of(
+        [item for item in input_items if item["type"] == "mcp_approval_response"], answered)
+    body: dict[str, Any] = {"model": model, "messages": messages, **step_options(request)}
+    tools = [*chat_tools(request), *hosted.definitions()]
+    if tools:
+        body["tools"] = tools
+    resume = Resume([d.call for d in hosted.decisions.values()]) if hosted.decisions else None
+    return PreparedTurn(user_id, head, body, input_items, request.store, hosted, resume)
 
 
 def _newest(chain: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],
@@ -106,15 +125,28 @@ def _newest(chain: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],
     return items
 
 
-def _check_approvals(items: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> None:
-    """An mcp_approval_response must answer an mcp_approval_request of the chain."""
-    requested = {item.get("id") for item in earlier if item.get("type") == "mcp_approval_request"}
+def _approval_requests(items: list[dict[str, Any]], earlier: list[dict[str, Any]],
+                       ) -> dict[str, dict[str, Any]]:
+    """The chain's mcp_approval_requests the input answers: each must be one, not answered
+    before (in the chain or twice here)."""
+    requested = {item["id"]: item for item in earlier
+                 if item.get("type") == "mcp_approval_request"}
+    answered = {item.get("approval_request_id") for item in earlier
+                if item.get("type") == "mcp_approval_response"}
+    found: dict[str, dict[str, Any]] = {}
     for index, item in enumerate(items):
-        if item["type"] == "mcp_approval_response" and \
-                item["approval_request_id"] not in requested:
-            raise BadRequest(f"no mcp_approval_request {item['approval_request_id']!r} in the "
-                             "previous response's output", code="invalid_value",
-                             param=f"input[{index}].approval_request_id")
+        if item["type"] != "mcp_approval_response":
+            continue
+        request_id = item["approval_request_id"]
+        param = f"input[{index}].approval_request_id"
+        if request_id not in requested:
+            raise BadRequest(f"no mcp_approval_request {request_id!r} in the previous "
+                             "response's output", code="invalid_value", param=param)
+        if request_id in answered or request_id in found:
+            raise BadRequest(f"mcp_approval_request {request_id!r} is answered already",
+                             code="invalid_value", param=param)
+        found[request_id] = requested[request_id]
+    return found
 
 
 def stored_input_item(item: MessageItem | FunctionCallItem | FunctionCallOutputItem
@@ -159,7 +191,7 @@ def _text_part(kind: str, text: str) -> dict[str, Any]:
 
 def chat_tools(request: ResponseRequest) -> list[dict[str, Any]]:
     tools = []
-    for tool in request.tools:
+    for tool in request.functions:
         function: dict[str, Any] = {"name": tool.name}
         for key in ("description", "parameters", "strict"):
             if getattr(tool, key) is not None:
@@ -216,7 +248,9 @@ def echoed_params(request: ResponseRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "tools": [{"type": "function", "name": tool.name, "description": tool.description,
                    "parameters": tool.parameters, "strict": tool.strict}
+                  if isinstance(tool, FunctionTool) else tool.model_dump(exclude_none=True)
                   for tool in request.tools],
+        "max_tool_calls": request.max_tool_calls,
         "tool_choice": request.tool_choice if isinstance(request.tool_choice, str) or
         request.tool_choice is None else request.tool_choice.model_dump(),
         "parallel_tool_calls": request.parallel_tool_calls is not False,

@@ -22,30 +22,27 @@ from pydantic import (
 from parlay.errors import BadRequest, ValidationFailed
 from parlay.services.content import check_content
 from parlay.services.conversations import ID_PATTERN, check_storable
+from parlay.services.responses.tool_specs import (
+    FunctionName,
+    FunctionTool,
+    HostedTool,
+    Tool,
+    refuse_unsupported_tools,
+)
 
 # Parameters whose meaning Parlay does not serve (yet): a clear 400, not silence.
 UNSUPPORTED_PARAMETERS = {
     "background": "background responses are not supported; omit 'background' or send false",
     "prompt": "prompt templates are not supported",
     "top_logprobs": "logprobs are not supported on /v1/responses",
-    "max_tool_calls": "'max_tool_calls' limits server-side tools, which /v1/responses does "
-                      "not run yet",
     "context_management": "context management is not supported",
     "prompt_cache_retention": "prompt cache retention is not supported",
 }
-# Tool types OpenAI defines that Parlay does not run (yet).
-SERVER_TOOL_TYPES = frozenset({
-    "web_search", "web_search_preview", "web_search_2025_08_26",
-    "web_search_preview_2025_03_11", "code_interpreter", "mcp", "file_search", "computer",
-    "computer_use_preview", "image_generation", "local_shell", "shell", "custom",
-    "apply_patch", "tool_search", "namespace",
-})
 SUPPORTED_ITEM_TYPES = frozenset({"message", "function_call", "function_call_output",
                                   "mcp_approval_response"})
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 CallId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 class _Model(BaseModel):
@@ -120,14 +117,6 @@ InputItem = Annotated[
 ]
 
 
-class FunctionTool(_Model):
-    type: Literal["function"]
-    name: FunctionName
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    strict: bool | None = None
-
-
 class FunctionChoice(_Model):
     type: Literal["function"]
     name: FunctionName
@@ -177,7 +166,7 @@ class ResponseRequest(BaseModel):
     input: Annotated[str, StringConstraints(min_length=1)] | Annotated[
         list[InputItem], Field(min_length=1)]
     instructions: str | None = None
-    tools: list[FunctionTool] = Field(default_factory=list)
+    tools: list[Tool] = Field(default_factory=list)
     tool_choice: Literal["none", "auto", "required"] | FunctionChoice | None = None
     parallel_tool_calls: bool | None = None
     previous_response_id: Id | None = None
@@ -186,6 +175,7 @@ class ResponseRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_output_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_tool_calls: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)] | None = None
@@ -198,6 +188,14 @@ class ResponseRequest(BaseModel):
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
     service_tier: str | None = None
+
+    @property
+    def functions(self) -> list[FunctionTool]:
+        return [tool for tool in self.tools if isinstance(tool, FunctionTool)]
+
+    @property
+    def hosted(self) -> list[HostedTool]:
+        return [tool for tool in self.tools if not isinstance(tool, FunctionTool)]
 
     @property
     def conversation_id(self) -> str | None:
@@ -222,7 +220,7 @@ def parse_request(body: dict[str, Any]) -> ResponseRequest:
     if request.conversation_id is not None and request.previous_response_id is not None:
         raise BadRequest("'previous_response_id' cannot be used together with 'conversation'",
                          code="invalid_value", param="previous_response_id")
-    names = [tool.name for tool in request.tools]
+    names = [tool.name for tool in request.functions]
     if len(set(names)) != len(names):
         raise BadRequest("function tool names must be unique", code="invalid_value",
                          param="tools")
@@ -260,17 +258,8 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
                                         reasoning.get("generate_summary")):
         raise BadRequest("reasoning summaries are not supported", code="unsupported_parameter",
                          param="reasoning.summary")
-    _refuse_unsupported_tools(body.get("tools"))
+    refuse_unsupported_tools(body.get("tools"))
     _refuse_unsupported_items(body.get("input"))
-
-
-def _refuse_unsupported_tools(tools: Any) -> None:
-    for index, tool in enumerate(tools if isinstance(tools, list) else ()):
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        if isinstance(kind, str) and kind in SERVER_TOOL_TYPES:
-            raise BadRequest(f"tool type {kind!r} is not available on /v1/responses yet: only "
-                             "'function' tools are", code="unsupported_tool",
-                             param=f"tools[{index}].type")
 
 
 def _refuse_unsupported_items(items: Any) -> None:

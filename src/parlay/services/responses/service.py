@@ -1,13 +1,14 @@
 """The Responses API: create (answer now, or stream), read, delete, list input items.
 
-A thin adapter over one model step (`model_step.ModelStep`): the request becomes a turn
-(context.py), the step's events become output items and stream events (run.py), and the
-storage rules (store.py) keep it.
+A thin adapter over the reply pipeline's run step (`services/replies/run.py`, the one tool
+loop): the request becomes a turn (context.py: messages, the functions offered, the hosted
+tools Parlay runs, tools.py), the run calls the model and runs the tools, `ResponseShape`
+(events.py) turns what happens into output items and stream events, and the storage rules
+(store.py) keep it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Literal
 
@@ -16,72 +17,68 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from parlay.db.repositories import responses as repo
 from parlay.errors import ApiError, UpstreamError
 from parlay.providers.registry import ProviderRegistry
+from parlay.services.chat import ChatService, ClosingEvents
 from parlay.services.conversations import invalid_cursor
+from parlay.services.replies import MAX_STEPS, ReplyOutcome, ReplyRun
 from parlay.services.responses.context import PreparedTurn, prepare_turn, response_not_found
-from parlay.services.responses.model_step import ModelStep, StepEvents
+from parlay.services.responses.events import ResponseShape
 from parlay.services.responses.request import ResponseRequest, parse_request
-from parlay.services.responses.run import ResponseRun
-from parlay.services.responses.store import ResponseStore, stored_view
-from parlay.services.responses.stream import ResponseEventStream
+from parlay.services.responses.store import ResponseSink, ResponseStore, stored_view
+from parlay.services.responses.tools import ResponseToolbox
+from parlay.services.tool_registry import ToolRegistry
 
 log = logging.getLogger("parlay.responses")
 
 
 class ResponseService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *,
-                 providers: ProviderRegistry, step: ModelStep) -> None:
+                 providers: ProviderRegistry, chat: ChatService, tools: ToolRegistry,
+                 max_steps: int = MAX_STEPS, request_id: str | None = None) -> None:
         self._sessionmaker = sessionmaker
         self._providers = providers
-        self._step = step
+        self._chat = chat
+        self._tools = tools
+        self._max_steps = max_steps
+        self._request_id = request_id
         self._store = ResponseStore(sessionmaker)
 
     async def create(self, user_id: str, body: dict[str, Any],
-                     ) -> dict[str, Any] | ResponseEventStream:
+                     ) -> dict[str, Any] | ClosingEvents:
         """The Response object, or (stream: true) its event stream. Bad requests and
-        refusals raise; an upstream failure is a `failed` response, not an exception."""
+        refusals before anything ran raise; an upstream failure is a `failed` response."""
         request = parse_request(body)
         turn = await self._prepare(user_id, request)
-        run = ResponseRun(turn.head, stream=request.stream)
-        events = await self._start(turn, run)
+        shape = ResponseShape(turn.head, turn.hosted, stream=request.stream)
+        sink = ResponseSink(self._store, turn, shape)
+        run = ReplyRun(self._chat, user_id, turn.body, runner=self._runner(turn, request),
+                       store=sink, shape=shape, max_steps=self._max_steps,
+                       request_id=self._request_id, resume=turn.resume)
         if request.stream:
-            return self._streamed(turn, run, events)
-        if events is not None:
-            await _consume(run, events)
-        run.close()
-        await self._store.save(turn, run)
-        return run.render()
+            try:
+                await run.open()
+            except ApiError as failure:
+                _keep_failure(run, failure)
+            sink.open()
+            return ClosingEvents(run.events(), run.aclose)
+        outcome: ReplyOutcome
+        try:
+            _, outcome = await run.complete()
+        except ApiError as failure:
+            outcome = _keep_failure(run, failure)
+        await sink.finish(outcome)
+        return shape.render()
 
     async def _prepare(self, user_id: str, request: ResponseRequest) -> PreparedTurn:
         async with self._sessionmaker() as session:
-            turn = await prepare_turn(session, self._providers, user_id, request)
+            turn = await prepare_turn(session, self._providers, self._tools, user_id, request)
             await session.commit()  # no connection is held while the model works
         return turn
 
-    async def _start(self, turn: PreparedTurn, run: ResponseRun) -> StepEvents | None:
-        try:
-            return await self._step.start(turn.call)
-        except UpstreamError as failure:  # the upstream failed: a `failed` response
-            run.broke(failure)
+    def _runner(self, turn: PreparedTurn, request: ResponseRequest) -> ResponseToolbox | None:
+        if not turn.hosted.tools and not turn.hosted.decisions:
             return None
-
-    def _streamed(self, turn: PreparedTurn, run: ResponseRun,
-                        events: StepEvents | None) -> ResponseEventStream:
-        """The event stream. The `in_progress` row is written while the first events go out
-        (not before them); the end state waits for that write, then updates it."""
-        placeholder = (asyncio.create_task(self._store.start(turn, run))
-                       if events is not None else None)
-
-        async def finish() -> None:
-            if placeholder is not None and await _succeeded(placeholder):
-                await self._store.finish(turn, run)
-            else:  # failed before the first event, or the placeholder was not written
-                await self._store.save(turn, run)
-
-        async def heartbeat() -> None:
-            if placeholder is not None and placeholder.done():
-                await self._store.heartbeat(turn)
-
-        return ResponseEventStream(run, events, finish=finish, heartbeat=heartbeat)
+        return ResponseToolbox(self._tools, turn.user_id, turn.hosted,
+                               max_calls=request.max_tool_calls)
 
     # -- stored responses --------------------------------------------------------------------
 
@@ -119,20 +116,9 @@ class ResponseService:
                 "last_id": data[-1]["id"] if data else None, "has_more": len(items) > limit}
 
 
-async def _succeeded(task: asyncio.Task[None]) -> bool:
-    try:
-        await task
-    except Exception:
-        log.exception("storing a streamed response as in_progress failed")
-        return False
-    return True
-
-
-async def _consume(run: ResponseRun, events: StepEvents) -> None:
-    try:
-        async for event in events:
-            run.apply(event)
-    except ApiError as failure:
-        run.broke(failure)
-    finally:
-        await events.aclose()
+def _keep_failure(run: ReplyRun, failure: ApiError) -> ReplyOutcome:
+    """An upstream failure, or any failure once something ran (a tool round), is the
+    response's own end (`failed` / `incomplete`); other refusals are HTTP errors."""
+    if not isinstance(failure, UpstreamError) and not run.started:
+        raise failure
+    return run.fail(failure)

@@ -5,12 +5,16 @@ its final state when answered without streaming; when streaming, `in_progress` a
 events go out (its output follows at the end). A response's final state is written before
 the client sees its end. With `conversation` (and `store`), the turn is also appended to the
 conversation as items once the response ends (not when it failed: a retry leaves no
-duplicates). `store: false` keeps nothing.
+duplicates). `store: false` keeps nothing. `ResponseSink` is how the reply pipeline's run
+writes a response through these rules (a `ReplySink`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +25,12 @@ from parlay.db.models.responses import StoredResponse
 from parlay.db.repositories import responses as repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import ApiError
+from parlay.services.chat_messages import hosted_call
 from parlay.services.content import text_of
 from parlay.services.items import ItemService
+from parlay.services.replies import CHECKPOINT_SECONDS, ReplyOutcome, ToolCall, ToolResult
 from parlay.services.responses.context import PreparedTurn
-from parlay.services.responses.run import ResponseHead, ResponseRun, render_response
+from parlay.services.responses.events import ResponseHead, ResponseShape, render_response
 
 log = logging.getLogger("parlay.responses")
 
@@ -33,7 +39,7 @@ class ResponseStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    async def save(self, turn: PreparedTurn, run: ResponseRun) -> None:
+    async def save(self, turn: PreparedTurn, run: ResponseShape) -> None:
         """A response that ended before anything was stored (non-streaming, or failed)."""
         if turn.store:
             async with self._sessionmaker() as session:
@@ -42,7 +48,7 @@ class ResponseStore:
                 await session.commit()
         await self._add_to_conversation(turn, run)
 
-    async def start(self, turn: PreparedTurn, run: ResponseRun) -> None:
+    async def start(self, turn: PreparedTurn, run: ResponseShape) -> None:
         """A streamed response: kept `in_progress` with its input while it streams."""
         if not turn.store:
             return
@@ -60,7 +66,7 @@ class ResponseStore:
             await repo.touch(session, turn.head.id)
             await session.commit()
 
-    async def finish(self, turn: PreparedTurn, run: ResponseRun) -> None:
+    async def finish(self, turn: PreparedTurn, run: ResponseShape) -> None:
         """A streamed response's end state and output, once (nothing if it was deleted
         while it streamed)."""
         if turn.store:
@@ -68,13 +74,13 @@ class ResponseStore:
                 await repo.single_statement(session)
                 await repo.finalize(session, turn.head.id, {
                     "status": run.status, "model": run.model, "output": run.output(),
-                    "usage": run.usage, "error": run.error,
+                    "usage": run.usage, "error": run.error_info,
                     "incomplete_details": run.incomplete_details,
                     "completed_at": _datetime(run.completed_at)})
                 await session.commit()
         await self._add_to_conversation(turn, run)
 
-    async def _add_to_conversation(self, turn: PreparedTurn, run: ResponseRun) -> None:
+    async def _add_to_conversation(self, turn: PreparedTurn, run: ResponseShape) -> None:
         conversation_id = turn.head.conversation_id
         if conversation_id is None or not turn.store or run.status == "failed":
             return
@@ -88,7 +94,7 @@ class ResponseStore:
                          conversation_id)
 
 
-def _row(turn: PreparedTurn, run: ResponseRun) -> dict[str, Any]:
+def _row(turn: PreparedTurn, run: ResponseShape) -> dict[str, Any]:
     head = turn.head
     return {
         "id": head.id, "user_id": turn.user_id,
@@ -96,7 +102,7 @@ def _row(turn: PreparedTurn, run: ResponseRun) -> dict[str, Any]:
         "conversation_id": head.conversation_id, "model": run.model, "status": run.status,
         "instructions": head.instructions, "params": head.params,
         "input_items": turn.input_items, "output": run.output(), "usage": run.usage,
-        "error": run.error, "incomplete_details": run.incomplete_details,
+        "error": run.error_info, "incomplete_details": run.incomplete_details,
         "created_at": datetime.fromtimestamp(head.created_at, UTC), "updated_at": utcnow(),
         "completed_at": _datetime(run.completed_at)}
 
@@ -117,16 +123,104 @@ def stored_view(row: StoredResponse) -> dict[str, Any]:
                            incomplete_details=row.incomplete_details, completed_at=completed)
 
 
-def conversation_items(input_items: list[dict[str, Any]], run: ResponseRun) -> list[NewItem]:
+def conversation_items(input_items: list[dict[str, Any]], run: ResponseShape) -> list[NewItem]:
     """The turn as conversation items: input messages and function outputs, then the output
-    (messages, function calls); tool items keep OpenAI's item in content_parts[0]."""
+    (messages, function calls); tool items keep OpenAI's item in content_parts[0]. Parlay's
+    own tool calls become `function_call` + `function_call_output` pairs, as replies store
+    them; MCP listings and approval requests are not kept."""
     items = [_conversation_item(item, None, None) for item in input_items
              if item["type"] != "mcp_approval_response"]
-    output = run.output()
+    output = [item for item in run.output() if item["type"] in ("message", "function_call")
+              or hosted_call(item) is not None]
     for index, item in enumerate(output):
-        usage = run.step_usage if index == len(output) - 1 else None
-        items.append(_conversation_item(item, run.model, usage))
+        usage = run.chat_usage if index == len(output) - 1 else None
+        found = hosted_call(item)
+        if found is None:
+            items.append(_conversation_item(item, run.model, usage))
+            continue
+        name, arguments, text = found
+        items += [_conversation_item({"type": "function_call", "call_id": item["id"],
+                                      "name": name, "arguments": arguments}, run.model, None),
+                  _conversation_item({"type": "function_call_output", "call_id": item["id"],
+                                      "output": text}, None, usage)]
     return items
+
+
+class ResponseSink:
+    """The reply pipeline's ReplySink for one response: a streamed one is stored
+    `in_progress` alongside its first events (`open()`), kept alive while it streams, and
+    settled and stored once before its terminal event; tool rounds are written with it."""
+
+    def __init__(self, store: ResponseStore, turn: PreparedTurn, shape: ResponseShape) -> None:
+        self._store = store
+        self._turn = turn
+        self._shape = shape
+        self._placeholder: asyncio.Task[None] | None = None
+        self._streaming = False
+        self._finishing: asyncio.Future[None] | None = None
+        self._last_beat = time.monotonic()
+        self._beating: asyncio.Task[None] | None = None
+
+    def open(self) -> None:
+        """The stream is open: write the in_progress row while the first events go out."""
+        self._streaming = True
+        self._placeholder = asyncio.create_task(self._store.start(self._turn, self._shape))
+
+    @property
+    def opened(self) -> bool:
+        return self._streaming
+
+    @property
+    def finished(self) -> bool:
+        return self._finishing is not None
+
+    def checkpoint_due(self) -> bool:
+        return (self._placeholder is not None and self._placeholder.done()
+                and time.monotonic() - self._last_beat >= CHECKPOINT_SECONDS
+                and (self._beating is None or self._beating.done()))
+
+    def checkpoint(self, text: str) -> None:
+        self._last_beat = time.monotonic()
+        self._beating = asyncio.create_task(self._beat())
+
+    async def tool_calls(self, text: str, calls: Sequence[ToolCall]) -> list[str | None]:
+        return [None] * len(calls)  # written with the response
+
+    async def tool_result(self, result: ToolResult) -> str | None:
+        if self.checkpoint_due():  # a long tool round keeps the row alive too
+            self.checkpoint("")
+        return None
+
+    async def finish(self, outcome: ReplyOutcome) -> None:
+        """Settle the status and store it, once (the write goes on if the caller is
+        cancelled)."""
+        if self._finishing is None:
+            self._finishing = asyncio.ensure_future(self._finish(outcome))
+        await asyncio.shield(self._finishing)
+
+    async def _finish(self, outcome: ReplyOutcome) -> None:
+        self._shape.settle(outcome)
+        if self._beating is not None:
+            await asyncio.gather(self._beating, return_exceptions=True)
+        if self._placeholder is not None and await _succeeded(self._placeholder):
+            await self._store.finish(self._turn, self._shape)
+        else:  # not streamed, or the placeholder was not written
+            await self._store.save(self._turn, self._shape)
+
+    async def _beat(self) -> None:
+        try:
+            await self._store.heartbeat(self._turn)
+        except Exception as exc:  # a missed heartbeat costs nothing but an early sweep
+            log.warning("response heartbeat failed id=%s: %s", self._turn.head.id, exc)
+
+
+async def _succeeded(task: asyncio.Task[None]) -> bool:
+    try:
+        await task
+    except Exception:
+        log.exception("storing a streamed response as in_progress failed")
+        return False
+    return True
 
 
 def _conversation_item(item: dict[str, Any], model: str | None,

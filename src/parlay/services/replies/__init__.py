@@ -15,6 +15,7 @@ from parlay.services.replies.context import (
     HISTORY_LIMIT,
     ContextStep,
     ReplyContext,
+    choose_model,
 )
 from parlay.services.replies.persist import (
     CHECKPOINT_SECONDS,
@@ -32,7 +33,6 @@ from parlay.services.replies.pipeline import (
     SentItems,
     StoredTurn,
     StreamedReply,
-    choose_model,
 )
 from parlay.services.replies.respond import ChatChunks, StreamShape
 from parlay.services.replies.run import MAX_STEPS, ReplyRun, Resume

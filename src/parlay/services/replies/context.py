@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.repositories import items as item_repo
 from parlay.db.repositories.items import HistoryRow
+from parlay.errors import ServiceUnavailable
+from parlay.providers.registry import ProviderRegistry
 from parlay.services.chat_messages import chat_messages
 from parlay.services.replies.tools import ToolRunner
-from parlay.services.settings import build_preamble, load_settings
+from parlay.services.settings import build_preamble, default_model_for_user, load_settings
 
 # The most items sent upstream as history (the newest ones); the model's context is finite.
 HISTORY_LIMIT = 500
@@ -124,6 +126,20 @@ async def offered_tools(ctx: ReplyContext) -> None:
     """The function tools of this reply's ToolRunner, offered to the model."""
     if ctx.runner is not None:
         ctx.tools += ctx.runner.definitions()
+
+
+async def choose_model(session: AsyncSession, providers: ProviderRegistry, user_id: str,
+                       conversation_model: str | None, requested: str | None) -> str:
+    """Which model answers: the request's, else the conversation's, else the user's default,
+    else the server's. An unknown model is refused here, before anything is stored."""
+    model = (requested or conversation_model
+             or await default_model_for_user(session, user_id)
+             or providers.default_model())
+    if not model:
+        raise ServiceUnavailable("no model is available: configure a provider",
+                                 code="no_model_available")
+    providers.resolve(model)
+    return model
 
 
 CONTEXT_STEPS = ContextSteps()

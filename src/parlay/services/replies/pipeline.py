@@ -26,19 +26,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from parlay.db.models.conversations import ConversationItem
 from parlay.db.repositories import items as item_repo
 from parlay.db.repositories.items import NewItem
-from parlay.errors import BadRequest, Conflict, ServiceUnavailable, ValidationFailed
+from parlay.errors import BadRequest, Conflict, ValidationFailed
 from parlay.providers.registry import ProviderRegistry
 from parlay.services.chat import ChatService, ClosingEvents, check_chat_body, wants_usage
 from parlay.services.content import check_item_count
 from parlay.services.conversations import ID_PATTERN, not_found
 from parlay.services.items import ItemService, ItemView, new_message
 from parlay.services.replies.approvals import settle_approvals
-from parlay.services.replies.context import CONTEXT_STEPS, ContextSteps, ReplyContext
+from parlay.services.replies.context import (
+    CONTEXT_STEPS,
+    ContextSteps,
+    ReplyContext,
+    choose_model,
+)
 from parlay.services.replies.persist import ReplyStore
 from parlay.services.replies.respond import ChatChunks
 from parlay.services.replies.run import MAX_STEPS, ReplyRun
 from parlay.services.replies.tools import ToolRunner, ToolRunnerFactory, function_names
-from parlay.services.settings import default_model_for_user
 
 log = logging.getLogger("parlay.replies")
 
@@ -322,20 +326,6 @@ class ReplyPipeline:
                          conversation_model: str | None, requested: str | None) -> str:
         return await choose_model(session, self._deps.providers, user_id, conversation_model,
                                   requested)
-
-
-async def choose_model(session: AsyncSession, providers: ProviderRegistry, user_id: str,
-                       conversation_model: str | None, requested: str | None) -> str:
-    """Which model answers: the request's, else the conversation's, else the user's default,
-    else the server's. An unknown model is refused here, before anything is stored."""
-    model = (requested or conversation_model
-             or await default_model_for_user(session, user_id)
-             or providers.default_model())
-    if not model:
-        raise ServiceUnavailable("no model is available: configure a provider",
-                                 code="no_model_available")
-    providers.resolve(model)
-    return model
 
 
 def _require_user_message(context: ReplyContext) -> None:

@@ -24,6 +24,10 @@ ADD = {"type": "function", "function": {
                    "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}}}
 
 
+# How a chat completion asks for a server-side tool: by name (the runner supplies the rest).
+NAMED_ADD = {"type": "function", "function": {"name": "add"}}
+
+
 class AddRunner:
     """A real tool: it adds. Bad arguments are a failed result the model reads."""
 
@@ -44,12 +48,15 @@ class AddRunner:
 
 
 class Tools:
-    """The app's ToolRunnerFactory: one AddRunner for every request."""
+    """The app's ToolRunnerFactory: one AddRunner for every request that may ask for tools
+    (a chat completion with `tools` or a conversation, every conversation reply)."""
 
     def __init__(self) -> None:
         self.runner = AddRunner()
+        self.asked = 0
 
     async def __call__(self, user_id: str, body: dict[str, Any]) -> ToolRunner | None:
+        self.asked += 1
         return self.runner
 
 
@@ -85,7 +92,8 @@ def _events(text: str) -> list[str]:
 async def test_chat_completion_runs_the_tool_and_answers(env: Env) -> None:
     marker = secrets.token_hex(4)
     response = await env.http.post("/v1/chat/completions", headers=env.headers, json={
-        "model": "mock-small", "messages": [{"role": "user", "content": _add(2, 3, marker)}]})
+        "model": "mock-small", "tools": [NAMED_ADD],
+        "messages": [{"role": "user", "content": _add(2, 3, marker)}]})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["choices"][0]["message"]["content"] == "tool said: 5"
@@ -107,7 +115,7 @@ async def test_streamed_chat_completion_hides_the_tool_round(env: Env) -> None:
     marker = secrets.token_hex(4)
     response = await env.http.post("/v1/chat/completions", headers=env.headers, json={
         "model": "mock-small", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": _add(20, 22, marker)}]})
+        "tools": [NAMED_ADD], "messages": [{"role": "user", "content": _add(20, 22, marker)}]})
     assert response.status_code == 200, response.text
     events = _events(response.text)
     assert events[-1] == "[DONE]"
@@ -188,7 +196,7 @@ async def test_calls_to_the_clients_own_tools_reach_the_client(env: Env) -> None
 async def test_failed_tool_results_go_back_to_the_model(env: Env) -> None:
     marker = secrets.token_hex(4)
     response = await env.http.post("/v1/chat/completions", headers=env.headers, json={
-        "model": "mock-small",
+        "model": "mock-small", "tools": [NAMED_ADD],
         "messages": [{"role": "user", "content": f'!tool add {{"a": "{marker}"}}'}]})
     content = response.json()["choices"][0]["message"]["content"]
     assert content.startswith("tool said: bad arguments: KeyError")
@@ -248,3 +256,17 @@ async def test_without_a_runner_a_reply_is_one_model_call(
     assert response.json()["choices"][0]["finish_reason"] == "tool_calls"
     assert len([r for r in mock_upstream.chat_requests()
                 if marker in orjson.dumps(r.body).decode()]) == 1
+
+
+async def test_a_plain_chat_completion_never_asks_for_tools(env: Env) -> None:
+    """The gateway's hot path: no `tools`, no `conversation`, no factory call, one upstream
+    call relayed as it is."""
+    asked = env.tools.asked
+    marker = secrets.token_hex(4)
+    for stream in (False, True):
+        response = await env.http.post("/v1/chat/completions", headers=env.headers, json={
+            "model": "mock-small", "stream": stream,
+            "messages": [{"role": "user", "content": _add(1, 1, marker)}]})
+        assert response.status_code == 200, response.text
+    assert env.tools.asked == asked
+    assert len(env.sent(marker)) == 2

@@ -137,7 +137,8 @@ class ReplyPipeline:
     async def chat_completion(self, user_id: str, body: dict[str, Any]) -> ChatAnswer:
         """Every chat completion, streamed or not, with a conversation or not."""
         runner = self._runner
-        if runner is None and self._deps.tools is not None:
+        if runner is None and self._deps.tools is not None and (
+                "tools" in body or "conversation" in body):  # the only ways to ask for tools
             runner = await self._deps.tools(user_id, body)
         if body.get("conversation") is None and runner is None:  # the plain gateway
             if body.get("stream") is True:

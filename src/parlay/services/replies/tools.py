@@ -61,10 +61,11 @@ class ToolRunner(Protocol):
 
 class ToolRunnerFactory(Protocol):
     async def __call__(self, user_id: str, body: dict[str, Any]) -> ToolRunner | None:
-        """The runner for one request (None: no Parlay tools for it). Called for every chat
-        completion, plain ones included: answer None cheaply when the request has no use
-        for tools. `body` is the chat completion body, or for conversation items
-        `{"model": ...}`."""
+        """The runner for one request (None: no Parlay tools for it). Called for the chat
+        completions that have `tools` or `conversation` (a plain one never asks), and for
+        every conversation reply: answer None cheaply when the request has no use for
+        tools. `body` is the chat completion body, or for conversation items and regenerate
+        `{"model": ..., "conversation": ...}`."""
         ...
 
 

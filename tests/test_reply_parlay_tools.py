@@ -218,6 +218,15 @@ async def test_a_keyword_filter_refuses_the_call(user: ToolUser,
 async def test_an_approval_stops_the_reply_and_continue_resumes_it(user: ToolUser) -> None:
     await set_tool(user.http, ADMIN, "code_executor",
                    {"content_filter": {"require_approval_for": ["all"]}})
+    # Without a conversation: the answer says it stopped, and carries no call to run.
+    plain = await user.http.post("/v1/chat/completions", headers=user.headers, json={
+        "model": "mock-small", "tools": [CODE],
+        "messages": [{"role": "user", "content": _code("print(1)")}]})
+    body = plain.json()
+    assert body["parlay_stopped"] == "pending_approval"
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert "tool_calls" not in body["choices"][0]["message"]
+    assert body["parlay_items"][-1]["status"] == "pending_approval"
     for decision in ("approve", "reject"):
         conv = await user.conversation()
         response = await user.say(conv, _code("print(6 * 7)"), stream=True)

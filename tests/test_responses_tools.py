@@ -316,3 +316,12 @@ async def test_a_disconnect_cancels_the_running_tool(user: ToolUser) -> None:
         await asyncio.sleep(0.1)
     assert stored["status"] == "incomplete"
     assert stored["incomplete_details"]["cause"] == "client_disconnected"
+    me = (await user.http.get("/llm/auth/me", headers=user.headers)).json()["data"]
+    for _ in range(50):  # the cancelled call is still one row of the tool call log
+        log = (await user.http.get("/v1/admin/tool-calls", headers=ADMIN,
+                                   params={"user_id": me["id"]})).json()["data"]
+        if log:
+            break
+        await asyncio.sleep(0.1)
+    assert [(c["tool"], c["status"], c["error_code"]) for c in log] == [
+        ("code_executor", "failed", "cancelled")]

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -40,6 +42,7 @@ from parlay.services import settings as user_settings
 from parlay.services.ratelimit import RateLimiter
 from parlay.services.secretbox import SecretBox
 from parlay.services.tools import ToolView, get_tool
+from parlay.tools.arguments import parse_arguments, searchable_text
 from parlay.tools.base import ToolFailure, ToolOutput
 from parlay.tools.builtins import BUILTINS_BY_ID
 from parlay.tools.capabilities import categories_of
@@ -51,7 +54,6 @@ Source = Literal["mcp", "chat", "responses", "approval"]
 Status = Literal["completed", "failed", "refused", "pending_approval"]
 APPROVAL_TTL = timedelta(hours=24)
 STORED_OUTPUT_CHARS = 64_000
-MAX_ARGUMENT_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,10 @@ class ToolRegistry:
         self.runtime = runtime
         self.secrets = secrets
         self.timeout = timeout
+        self._background: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.runtime.aclose()
 
     # --- what a user may use ----------------------------------------------------------
@@ -209,7 +213,7 @@ class ToolRegistry:
         refused or failed call (see the module docstring)."""
         started = time.monotonic()
         try:
-            args = _parse_arguments(arguments)
+            args = _arguments(arguments)
             await self._count(user_id)
             tool, endpoint = await self._checked_tool(user_id, name, args)
             reasons = tool.content_filter.approval_reasons(categories_of(tool.kind, args))
@@ -221,7 +225,8 @@ class ToolRegistry:
                     output=f"This {name} call needs the user's approval ({', '.join(reasons)})"
                            f"; it runs once they approve it: POST /v1/tool-approvals/"
                            f"{approval_id}/approve (or /reject).")
-            result = await self._run(tool, endpoint, args, time_limit)
+            with self._logged_if_cancelled(user_id, name, source, call_id, started):
+                result = await self._run(tool, endpoint, args, time_limit)
         except _Refusal as refusal:
             return await self._finish(user_id, name, source, call_id, started,
                                       status=refusal.status, code=refusal.code,
@@ -238,7 +243,9 @@ class ToolRegistry:
             await self._count(approval.user_id)
             tool, endpoint = await self._checked_tool(approval.user_id, approval.tool_id,
                                                       approval.arguments)
-            result = await self._run(tool, endpoint, approval.arguments, None)
+            with self._logged_if_cancelled(approval.user_id, approval.tool_id, source,
+                                           approval.call_id, started, approval.id):
+                result = await self._run(tool, endpoint, approval.arguments, None)
         except _Refusal as refusal:
             return await self._finish(approval.user_id, approval.tool_id, source,
                                       approval.call_id, started, status=refusal.status,
@@ -277,7 +284,7 @@ class ToolRegistry:
             if not tool.available:
                 raise _Refusal("failed", "tool_unavailable",
                                f"{name} is unavailable: {tool.unavailable_reason}")
-            hits = tool.content_filter.matches(_searchable(args))
+            hits = tool.content_filter.matches(searchable_text(args))
             if hits:
                 await audit.record(session, actor_id=user_id, action="tool_call.blocked",
                                    target_type="mcp_tool", target_id=tool.id,
@@ -335,22 +342,52 @@ class ToolRegistry:
                       started: float, *, status: Status, code: str | None, output: str,
                       data: dict[str, Any] | None = None, is_error: bool = False,
                       approval_id: str | None = None) -> ToolOutcome:
-        duration = int((time.monotonic() - started) * 1000)
-        record = ToolCallRecord(id=new_id("tcl"), user_id=user_id, tool_id=tool[:64],
-                                source=source, status=status, error_code=code,
-                                duration_ms=duration, approval_id=approval_id,
-                                created_at=utcnow())
-        async with self.sessionmaker() as session:
-            await call_repo.add_call(session, record)
-            await session.commit()
-        log.info("tool call", extra={"fields": {
-            "tool": tool, "user_id": user_id, "source": source, "status": status,
-            "error_code": code, "ms": duration, "tool_call_id": record.id}})
+        record = _record(user_id, tool, source, started, status, code, approval_id)
+        await self._write(record)
         return ToolOutcome(tool=tool, status=status, output=output, call_id=call_id,
                            log_id=record.id, error_code=code, data=data or {},
                            is_error=is_error or status != "completed",
                            approval_id=approval_id if status == "pending_approval" else None,
-                           duration_ms=duration)
+                           duration_ms=record.duration_ms)
+
+    @contextmanager
+    def _logged_if_cancelled(self, user_id: str, tool: str, source: Source,
+                             call_id: str | None, started: float,
+                             approval_id: str | None = None) -> Iterator[None]:
+        """A run cancelled from outside (the client went away) is still one log row; it is
+        written by a task of its own, as the cancelled one may not await anything more."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            record = _record(user_id, tool, source, started, "failed", "cancelled", approval_id)
+            task = asyncio.create_task(self._write(record))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            raise
+
+    async def _write(self, record: ToolCallRecord) -> None:
+        async with self.sessionmaker() as session:
+            await call_repo.add_call(session, record)
+            await session.commit()
+        log.info("tool call", extra={"fields": {
+            "tool": record.tool_id, "user_id": record.user_id, "source": record.source,
+            "status": record.status, "error_code": record.error_code,
+            "ms": record.duration_ms, "tool_call_id": record.id}})
+
+
+def _record(user_id: str, tool: str, source: Source, started: float, status: str,
+            code: str | None, approval_id: str | None) -> ToolCallRecord:
+    return ToolCallRecord(id=new_id("tcl"), user_id=user_id, tool_id=tool[:64], source=source,
+                          status=status, error_code=code,
+                          duration_ms=int((time.monotonic() - started) * 1000),
+                          approval_id=approval_id, created_at=utcnow())
+
+
+def _arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        return parse_arguments(arguments)
+    except ToolFailure as failure:
+        raise _Refusal("failed", failure.code, failure.message) from None
 
 
 def user_allows(tool: ToolView, advanced: Any) -> bool:
@@ -362,43 +399,3 @@ def user_allows(tool: ToolView, advanced: Any) -> bool:
 def _spec(tool: ToolView) -> ToolSpec:
     return ToolSpec(tool.id, tool.name, tool.description, tool.input_schema, tool.available,
                     tool.unavailable_reason)
-
-
-def _parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
-    if arguments is None or arguments == "":
-        return {}
-    if isinstance(arguments, str):
-        try:
-            arguments = orjson.loads(arguments)
-        except orjson.JSONDecodeError:
-            raise _Refusal("failed", "invalid_arguments",
-                           "the arguments are not valid JSON") from None
-    if not isinstance(arguments, dict):
-        raise _Refusal("failed", "invalid_arguments", "the arguments must be a JSON object")
-    encoded = orjson.dumps(arguments)
-    if len(encoded) > MAX_ARGUMENT_BYTES or "\x00" in _searchable(arguments):
-        raise _Refusal("failed", "invalid_arguments", f"the arguments must be at most "
-                       f"{MAX_ARGUMENT_BYTES} bytes of JSON, without NUL characters")
-    return arguments
-
-
-def _searchable(args: dict[str, Any]) -> str:
-    """Every string in the arguments (keys too), for the keyword filter."""
-    parts: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                parts.append(str(key))
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-        elif value is not None:
-            parts.append(str(value))
-
-    walk(args)
-    return "\n".join(parts)
-

@@ -87,6 +87,7 @@ async def test_guest_upgrade_keeps_chats_then_sign_out_and_in(web, new_page) -> 
     await send(page, "remember this chat")
     await page.get_by_role("button", name="Settings").click()
     dialog = page.get_by_role("dialog", name="Settings")
+    await dialog.get_by_role("tab", name="Account").click()
     email = f"user-{secrets.token_hex(4)}@example.com"
     form = dialog.get_by_role("form", name="Create an account")
     await form.get_by_label("Email").fill(email)
@@ -152,19 +153,40 @@ async def test_settings_are_saved(web, new_page) -> None:
     dialog = page.get_by_role("dialog", name="Settings")
     await dialog.get_by_label("Reply style").select_option("Concise")
     await dialog.get_by_label("What should replies call you?").fill("Sam")
-    await dialog.get_by_label("Remember facts about me across chats").check()
-    await dialog.get_by_label("At most this many memories per reply").fill("7")
-    await dialog.get_by_label("Allow running code").check()
     await dialog.get_by_label("Theme").select_option("dark")
     assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
     await web.screenshot(page, "settings-dark")
     await dialog.get_by_role("button", name="Save settings").click()
     await dialog.wait_for(state="detached")
+
+    # Memory and tools have their own tabs (reached by keyboard: arrows move between tabs).
+    await page.get_by_role("button", name="Settings").click()
+    await dialog.get_by_role("tab", name="General").focus()
+    await page.keyboard.press("ArrowRight")
+    assert await dialog.get_by_role("tab", name="Memory").get_attribute("aria-selected") == "true"
+    memory = dialog.get_by_role("form", name="Memory settings")
+    assert await memory.get_by_label("Minimum similarity to recall (0 to 1)").input_value() == "0.35"
+    await memory.get_by_label("Remember facts about me across chats").check()
+    await memory.get_by_label("Learn facts from my messages").check()
+    await memory.get_by_label("At most this many memories per reply").fill("7")
+    await memory.get_by_role("button", name="Save memory settings").click()
+    await page.get_by_text("Memory settings saved").first.wait_for()
+    await dialog.get_by_role("tab", name="Tools").click()
+    code = dialog.locator('[data-group="code_execution_enabled"] [data-tool="code_executor"]')
+    assert "off" in await code.inner_text()
+    await dialog.get_by_label("Allow running code").check()  # saved at once
+    await until(page, "document.querySelector('[data-tool=\"code_executor\"] .pill')?.textContent === 'ready'")
+    search = dialog.locator('[data-tool="web_search"] .pill')
+    assert await search.inner_text() == "off: turn it on above"
+    await web.screenshot(page, "settings-tools")
+    await dialog.get_by_role("button", name="Close").click()
     saved = (await web.api.get("/v1/users/me/settings", headers=await session_headers(page))).json()["data"]
     assert saved["profile_settings"]["base_style"] == "Concise"
     assert saved["profile_settings"]["nick_name"] == "Sam"
-    assert saved["memory_config"] == {**saved["memory_config"], "enabled": True, "max_items": 7}
+    assert saved["memory_config"] == {**saved["memory_config"], "enabled": True, "max_items": 7,
+                                      "auto_extract": True, "min_similarity": 0.35}
     assert saved["advanced_settings"]["code_execution_enabled"] is True
+    assert saved["advanced_settings"]["web_search_enabled"] is False
     assert saved["preferences"]["theme"] == "dark"
     await page.reload()
     await app_ready(page)
@@ -196,15 +218,20 @@ async def test_admin_disables_a_tool_and_sees_models_users_usage(web, new_page) 
     await card.get_by_label("Enabled").uncheck()
     await card.get_by_label("Reason").fill("sandbox maintenance")
     await card.get_by_label("Blocked keywords (one per line)").fill("rm -rf\nshutdown")
+    approvals = card.get_by_role("group", name="Ask the user to approve")
+    assert await approvals.get_by_role("checkbox").count() == 3
+    await approvals.get_by_label("System calls").check()
     await card.get_by_role("button", name="Save Code Executor").click()
     await card.locator(".pill", has_text="disabled").wait_for()
     await web.screenshot(page, "admin-tools")
     tool = (await web.api.get("/v1/admin/mcp/tools/code_executor", headers=web.admin_headers())).json()["data"]
     assert tool["enabled"] is False and tool["reason"] == "sandbox maintenance"
     assert tool["content_filter"]["disallowed_keywords"] == ["rm -rf", "shutdown"]
+    assert tool["content_filter"]["require_approval_for"] == ["system_calls"]
     await web.api.patch("/v1/admin/mcp/tools/code_executor", headers=web.admin_headers(),
                         json={"enabled": True, "reason": None,
-                              "content_filter": {"disallowed_keywords": []}})
+                              "content_filter": {"disallowed_keywords": [],
+                                                 "require_approval_for": []}})
 
     await page.get_by_role("link", name="Models").click()
     await page.get_by_role("checkbox", name="mock-large enabled").wait_for()
@@ -220,7 +247,7 @@ async def test_admin_disables_a_tool_and_sees_models_users_usage(web, new_page) 
 
 async def test_admin_pages_fit_a_narrow_screen(web, new_page) -> None:
     page, _ = await _admin_page(web, new_page, width=375, height=740)
-    for tab in ("tools", "models", "providers", "users", "usage"):
+    for tab in ("tools", "servers", "calls", "models", "providers", "users", "usage"):
         await page.goto(f"/#/admin/{tab}")
         await page.locator(".admin-body > :not(p.muted)").first.wait_for()
         assert not await has_horizontal_scroll(page), tab

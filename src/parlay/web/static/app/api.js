@@ -175,12 +175,15 @@ export async function* serverEvents(response) {
   }
 }
 
-/** Read a streamed reply (chat.completion.chunk events): `onText(delta)` per piece of text.
- * Resolves {outcome: "completed"} after [DONE], or {outcome: "failed", error} when the
+/** Read a streamed reply (chat.completion.chunk events): `onText(delta)` per piece of text,
+ * `onItem(item)` per tool call or result Parlay ran (a chunk's `parlay_item`).
+ * Resolves {outcome: "completed", stopped} after [DONE] (`stopped`: the chunk's
+ * `parlay_stopped`, e.g. "pending_approval"), or {outcome: "failed", error} when the
  * stream reported an error or ended without [DONE] (the server keeps it as incomplete). */
-export async function readReplyStream(response, onText) {
+export async function readReplyStream(response, onText, onItem = () => {}) {
+  let stopped = null;
   for await (const data of serverEvents(response)) {
-    if (data === "[DONE]") return { outcome: "completed" };
+    if (data === "[DONE]") return { outcome: "completed", stopped };
     let event;
     try {
       event = JSON.parse(data);
@@ -188,6 +191,8 @@ export async function readReplyStream(response, onText) {
       continue;
     }
     if (event.error) return { outcome: "failed", error: event.error };
+    if (event.parlay_item) onItem(event.parlay_item);
+    if (event.parlay_stopped) stopped = event.parlay_stopped;
     const delta = event.choices?.[0]?.delta?.content;
     if (typeof delta === "string" && delta) onText(delta);
   }

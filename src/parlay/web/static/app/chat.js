@@ -5,7 +5,8 @@
 import { ApiError, api, readReplyStream } from "./api.js";
 import { announce, confirmAction, h, icon, replaceChildren, toast } from "./dom.js";
 import { renderInto } from "./markdown.js";
-import { renderItems, streamingElements } from "./messages.js";
+import { addStreamedItem, renderItems, streamingElements } from "./messages.js";
+import { openSettings } from "./settings.js";
 import { openShareDialog } from "./share.js";
 
 const ITEMS_LIMIT = 1000;
@@ -57,7 +58,7 @@ export class ChatView {
       this.submit();
     });
     this.element = h("section", { class: "chat" },
-      h("header", { class: "chat-header" }, menuButton, this.title, this.modelSelect, this.shareButton),
+      h("header", { class: "chat-header" }, menuButton, this.title, this.app.approvals?.button, this.modelSelect, this.shareButton),
       this.scroller,
       h("div", { class: "composer-wrap" }, form, h("p", { class: "composer-hint muted small" }, "Replies can be wrong. Check what matters.")));
   }
@@ -171,14 +172,27 @@ export class ChatView {
 
   // -- rendering ------------------------------------------------------------------------------
 
-  /** Reuse an item's element while nothing it shows changed (keeps highlighting and focus). */
+  /** Reuse an item's element while nothing it shows changed (keeps highlighting, focus,
+   * and what the user expanded). */
   cached(item, build) {
     const key = [item.id, item.version, item.updated_at, item.status, this.versionShown.get(item.id) ?? "", item.content.length].join("|");
-    const hit = this.elementCache.get(item.id);
+    return this.cachedKey(item.id, key, build);
+  }
+
+  cachedKey(id, key, build) {
+    const hit = this.elementCache.get(id);
     if (hit?.key === key) return hit.element;
     const element = build();
-    this.elementCache.set(item.id, { key, element });
+    this.elementCache.set(id, { key, element });
     return element;
+  }
+
+  openMemory(id) {
+    return openSettings(this.app, { tab: "memory", memoryId: id });
+  }
+
+  approvalDecided() {
+    this.app.approvals?.refresh();
   }
 
   versionIndex(id) {
@@ -271,6 +285,9 @@ export class ChatView {
       const ended = await readReplyStream(response, (delta) => {
         stream.text += delta;
         this.paint(stream);
+      }, (item) => {
+        addStreamedItem(stream, item);
+        this.scrollToEnd();
       });
       outcome = ended.outcome;
       if (ended.error) this.failure = { message: ended.error.message };
@@ -335,6 +352,7 @@ export class ChatView {
       toast(`The chat could not be reloaded: ${error.message}`, "error");
     }
     this.scrollToEnd(true);
+    this.app.approvals?.refresh();
     announce(outcome === "completed" ? "Reply finished" : outcome === "stopped" ? "Reply stopped" : "The reply failed");
   }
 

@@ -111,6 +111,7 @@ const ICONS = {
   close: "M6 6l12 12M18 6L6 18",
   previous: "M15 6l-6 6 6 6",
   next: "M9 6l6 6-6 6",
+  shield: "M12 3l7 3v6c0 4.5-3 7.6-7 9-4-1.4-7-4.5-7-9V6l7-3zM9 12l2 2 4-4",
 };
 
 /** A small stroke icon (decorative: the button around it carries the name). */

@@ -8,6 +8,7 @@ import { showSignIn } from "./signin.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatView } from "./chat.js";
 import { applyTheme, openSettings } from "./settings.js";
+import { PendingApprovals } from "./approvals.js";
 
 const root = document.getElementById("app");
 
@@ -17,6 +18,7 @@ export const app = {
   catalog: [],
   settings: null,
   sidebar: null,
+  approvals: null,
   chat: null,
   admin: null,
   navigate(path, { replace = false } = {}) {
@@ -75,6 +77,7 @@ function shell() {
   accountSlot = h("div", { class: "account" });
   mainSlot = h("main", { id: "main", class: "main", tabindex: "-1" });
   app.sidebar = new Sidebar(app);
+  app.approvals = new PendingApprovals({ onDecided: () => app.chat?.reload().catch(fail) });
   const adminLink = h("a", { class: "button small admin-only", href: "#/admin" }, "Admin");
   const footer = h("div", { class: "sidebar-footer" },
     accountSlot,
@@ -129,6 +132,7 @@ async function start() {
   shell();
   await Promise.all([app.sidebar.load(), route()]);
   markReady();
+  app.approvals.refresh();
 }
 
 /** The app can be used: tests and the README's timing read this mark. */
@@ -141,6 +145,7 @@ function markReady() {
 function signInScreen(reason) {
   app.me = null;
   app.chat = null;
+  app.approvals = null;
   app.admin = null;
   document.body.classList.remove("is-admin");
   const notice = reason === "expired" ? "Your session ended. Please sign in again." : "";

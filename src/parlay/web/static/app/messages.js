@@ -1,12 +1,16 @@
 // Conversation items -> elements, by item `type`:
 //   message                 a user or assistant message (data-role="user|assistant")
 //   function_call (+ its function_call_output, paired by call_id)
-//                           one collapsible tool step (data-role="tool")
+//                           one collapsible tool step (data-role="tool", see toolsteps.js)
 //   anything else           a collapsed "unsupported item" line, never dropped silently
-// A reply's `metadata.memories` shows as "remembered" chips.
+// A reply's `metadata.memories` shows as a "remembered" chip; a reply stopped for a tool
+// call's approval (`metadata.stopped: "pending_approval"`) shows Approve / Reject and Continue.
 
 import { h, icon } from "./dom.js";
 import { renderInto } from "./markdown.js";
+import { approvalCard } from "./approvals.js";
+import { rememberedChip } from "./remembered.js";
+import { callOf, outputOf, toolStep } from "./toolsteps.js";
 
 const STATUS_TEXT = {
   in_progress: "Writing…",
@@ -14,28 +18,55 @@ const STATUS_TEXT = {
   failed: "This reply failed.",
 };
 
+/** The approvals a reply stopped for: its `metadata.approvals`, else the pending tool
+ * results since the last user message. */
+function stoppedFor(items, index) {
+  const listed = items[index].metadata?.approvals;
+  if (Array.isArray(listed)) return listed.map((a) => a?.approval_id).filter((id) => typeof id === "string");
+  const ids = [];
+  for (let i = index - 1; i >= 0 && !(items[i].type === "message" && items[i].role === "user"); i -= 1) {
+    if (items[i].type === "function_call_output") {
+      const output = outputOf(items[i]);
+      if (output.status === "pending_approval" && output.approvalId) ids.unshift(output.approvalId);
+    }
+  }
+  return ids;
+}
+
+const isStopped = (item) => item.role === "assistant" && item.metadata?.stopped === "pending_approval";
+
 /** The elements for `items`, in order. `view` holds per-item UI state and the actions. */
 export function renderItems(items, view) {
   const outputs = new Map();
-  for (const item of items) {
-    if (item.type === "function_call_output" && item.call_id) outputs.set(item.call_id, item);
-  }
+  const covered = new Map(); // approval id -> shown by the stopped reply at this index
+  items.forEach((item, index) => {
+    if (item.type === "function_call_output") {
+      const callId = outputOf(item).callId;
+      if (callId) outputs.set(callId, item);
+    } else if (isStopped(item)) {
+      for (const id of stoppedFor(items, index)) covered.set(id, index);
+    }
+  });
   const paired = new Set();
   const elements = [];
-  for (const item of items) {
-    if (item.type === "function_call_output" && paired.has(item.call_id)) continue;
+  const approvalView = (id) => (covered.has(id) ? null : approvalCard(id, { onDecided: () => view.approvalDecided?.() }));
+  items.forEach((item, index) => {
+    if (item.type === "function_call_output" && paired.has(outputOf(item).callId)) return;
     if (item.type === "function_call") {
-      const output = outputs.get(item.call_id);
-      if (output) paired.add(item.call_id);
-      elements.push(toolStep(item, output));
+      const callId = callOf(item).callId;
+      const output = callId ? outputs.get(callId) : undefined;
+      if (output) paired.add(callId);
+      const key = [item.id, output?.id, output?.updated_at, output?.status].join("|");
+      elements.push(view.cachedKey(`step:${item.id}`, key, () => toolStep(item, output, { approvalView })));
     } else if (item.type === "function_call_output") {
-      elements.push(toolStep(null, item));
+      elements.push(view.cachedKey(`step:${item.id}`, [item.id, item.updated_at].join("|"), () => toolStep(null, item, { approvalView })));
     } else if (item.type === "message" || item.role) {
-      elements.push(view.cached(item, () => messageElement(item, view)));
+      const approvals = isStopped(item) ? stoppedFor(items, index) : null;
+      elements.push(view.cached(item, () => messageElement(item, view, approvals)));
     } else {
       elements.push(h("details", { class: "unsupported-item" }, h("summary", {}, `Unsupported item (${item.type})`)));
     }
-  }
+  });
   return elements;
 }
 
@@ -45,11 +76,11 @@ function roleLabel(role) {
 
 /** The content the version arrows point at: earlier versions first, the current one last. */
 export function versionsOf(item) {
-  const earlier = (item.versions || []).map((v) => ({ content: v.content, status: v.status, model: v.model }));
-  return [...earlier, { content: item.content, status: item.status, model: item.model }];
+  const earlier = (item.versions || []).map((v) => ({ content: v.content, status: v.status, model: v.model, metadata: v.metadata }));
+  return [...earlier, { content: item.content, status: item.status, model: item.model, metadata: item.metadata }];
 }
 
-export function messageElement(item, view) {
+export function messageElement(item, view, approvals = null) {
   const versions = versionsOf(item);
   const shown = Math.min(view.versionIndex(item.id) ?? versions.length - 1, versions.length - 1);
   const version = versions[shown];
@@ -65,11 +96,16 @@ export function messageElement(item, view) {
     h("span", { class: "who" }, roleLabel(item.role)),
     role === "assistant" && version.model ? h("span", { class: "model-name" }, version.model) : null),
   body);
-  if (role === "assistant" && version.status !== "completed" && shown === versions.length - 1) {
+  const latest = shown === versions.length - 1;
+  if (role === "assistant" && latest && approvals) {
+    article.append(approvalStop(item, approvals, view));
+  } else if (role === "assistant" && version.status !== "completed" && latest) {
     article.append(statusLine(item, version.status, view));
   }
-  const memories = item.metadata?.memories;
-  if (Array.isArray(memories) && memories.length) article.append(memoryChips(memories));
+  const memories = latest ? item.metadata?.memories : versions[shown].metadata?.memories;
+  if (Array.isArray(memories) && memories.length) {
+    article.append(rememberedChip(memories, { openMemory: (id) => view.openMemory?.(id) }));
+  }
   article.append(actionsBar(item, role, versions, shown, view));
   return article;
 }
@@ -80,11 +116,25 @@ function statusLine(item, status, view) {
     status === "in_progress" ? null : h("button", { type: "button", class: "button small", onclick: () => view.regenerate(item) }, "Retry"));
 }
 
-function memoryChips(memories) {
-  return h("div", { class: "memory-chips", "aria-label": "Remembered" },
-    h("span", { class: "chips-label" }, "Remembered:"),
-    memories.map((m) => h("span", { class: "chip", title: typeof m === "string" ? m : m.text || "" },
-      typeof m === "string" ? m : m.text || m.id || "memory")));
+/** A reply stopped for approval: a card per approval, then Continue (answers again from
+ * the decisions) once none is pending. */
+function approvalStop(item, approvals, view) {
+  const pending = new Set(approvals);
+  const proceed = h("button", { type: "button", class: "button small primary", disabled: approvals.length > 0, onclick: () => view.regenerate(item) }, "Continue");
+  const hint = h("span", { class: "muted small" }, approvals.length ? "Decide first." : "");
+  const cards = approvals.map((id) => approvalCard(id, {
+    onState: (approval) => {
+      if (approval.status === "pending") pending.add(id);
+      else pending.delete(id);
+      proceed.disabled = pending.size > 0;
+      hint.textContent = pending.size ? "Decide first." : "";
+    },
+    onDecided: () => view.approvalDecided?.(),
+  }));
+  return h("div", { class: "approval-stop", role: "group", "aria-label": "Waiting for your approval" },
+    h("p", { class: "message-status status-incomplete" }, "A tool call needs your approval before this reply can go on."),
+    cards,
+    h("div", { class: "approval-continue" }, proceed, hint));
 }
 
 function actionsBar(item, role, versions, shown, view) {
@@ -107,68 +157,37 @@ function actionsBar(item, role, versions, shown, view) {
   return bar;
 }
 
-// -- tool steps ------------------------------------------------------------------------------
-
-function parseJson(text) {
-  if (typeof text !== "string") return text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
-
-const safeUrl = (url) => (typeof url === "string" && /^https?:\/\//i.test(url) ? url : null);
-
-function outputView(output) {
-  const text = typeof output.output === "string" ? output.output : output.content || "";
-  const data = parseJson(text);
-  const results = Array.isArray(data?.results) ? data.results : null;
-  if (results) {
-    return h("ol", { class: "search-results" }, results.map((r) => h("li", {},
-      safeUrl(r.url) ? h("a", { href: safeUrl(r.url), target: "_blank", rel: "noopener noreferrer nofollow" }, r.title || r.url) : h("span", {}, r.title || ""),
-      r.snippet || r.content ? h("p", { class: "muted small" }, r.snippet || r.content) : null)));
-  }
-  if (data && ("stdout" in data || "stderr" in data)) {
-    return h("div", { class: "code-run" },
-      data.stdout ? h("pre", { tabindex: "0" }, h("code", {}, data.stdout)) : null,
-      data.stderr ? h("pre", { class: "stderr", tabindex: "0" }, h("code", {}, data.stderr)) : null,
-      "exit_code" in data ? h("p", { class: "muted small" }, `exit status ${data.exit_code}`) : null);
-  }
-  if (data && typeof data.text === "string") {
-    const body = h("div", { class: "markdown scraped" });
-    renderInto(body, data.text);
-    return h("div", {}, data.title ? h("p", {}, h("strong", {}, data.title)) : null, safeUrl(data.url) ? h("a", { href: safeUrl(data.url), target: "_blank", rel: "noopener noreferrer nofollow" }, data.url) : null, body);
-  }
-  return h("pre", { tabindex: "0" }, h("code", {}, text));
-}
-
-function argumentsView(call) {
-  const args = parseJson(call.arguments) ?? call.arguments;
-  if (args && typeof args.code === "string") return h("pre", { tabindex: "0" }, h("code", {}, args.code));
-  const shown = typeof args === "string" ? args : JSON.stringify(args, null, 2);
-  return h("pre", { tabindex: "0" }, h("code", {}, shown ?? ""));
-}
-
-export function toolStep(call, output) {
-  const name = call?.name || output?.name || "tool";
-  const state = !output ? "running" : output.status === "failed" ? "failed" : "done";
-  return h("details", { class: `tool-step state-${state}`, "data-role": "tool", dataset: { id: (call || output).id } },
-    h("summary", {}, h("span", { class: "tool-name" }, `Tool: ${name}`), h("span", { class: "muted small" }, state === "running" ? " · running" : state === "failed" ? " · failed" : "")),
-    call ? h("div", { class: "tool-section" }, h("h4", {}, "Input"), argumentsView(call)) : null,
-    output ? h("div", { class: "tool-section" }, h("h4", {}, "Result"), outputView(output)) : null);
-}
-
 /** The placeholder pair shown while a reply streams: the message as sent, and the reply
  * (its body is re-rendered as text arrives). */
 export function streamingElements(userText, model) {
   const body = h("div", { class: "message-body markdown" });
+  const steps = h("div", { class: "streaming-steps" });
   const element = h("article", { class: "message streaming", "data-role": "assistant", "aria-label": "Assistant message", "aria-busy": "true", dataset: { status: "in_progress" } },
     h("div", { class: "message-meta" }, h("span", { class: "who" }, "Assistant"), h("span", { class: "model-name" }, model)),
+    steps,
     body,
     h("div", { class: "message-status status-in_progress" }, h("span", { class: "typing" }, "Writing…")));
   const pendingUser = h("article", { class: "message pending", "data-role": "user", "aria-label": "You message" },
     h("div", { class: "message-meta" }, h("span", { class: "who" }, "You")),
     h("div", { class: "message-body plain" }, userText));
-  return { element, body, pendingUser, text: "", frame: 0 };
+  return { element, body, steps, pendingUser, text: "", frame: 0, calls: new Map() };
+}
+
+/** A tool call or result that arrived in a reply's stream (`parlay_item`): shown as a step
+ * above the streaming text; a result replaces its call's step. */
+export function addStreamedItem(stream, item) {
+  if (item?.type === "function_call") {
+    const element = toolStep(item, null);
+    stream.calls.set(callOf(item).callId, { call: item, element });
+    stream.steps.append(element);
+  } else if (item?.type === "function_call_output") {
+    const entry = stream.calls.get(outputOf(item).callId);
+    const element = toolStep(entry?.call ?? null, item);
+    if (entry) {
+      entry.element.replaceWith(element);
+      entry.element = element;
+    } else {
+      stream.steps.append(element);
+    }
+  }
 }

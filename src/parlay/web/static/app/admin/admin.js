@@ -1,45 +1,22 @@
-// Admin pages (loaded only for admins): tools, models, providers, users, usage.
+// Admin pages (loaded only for admins): tools, MCP servers, the tool call log, models,
+// providers, users, usage.
 
 import { api } from "../api.js";
 import { announce, formatTime, h, icon, replaceChildren, toast } from "../dom.js";
+import { callsPage } from "./calls.js";
+import { check, number, run, table } from "./common.js";
+import { serversPage } from "./servers.js";
+import { toolsPage } from "./tools.js";
 
 const TABS = [
   ["tools", "Tools"],
+  ["servers", "MCP servers"],
+  ["calls", "Tool calls"],
   ["models", "Models"],
   ["providers", "Providers"],
   ["users", "Users"],
   ["usage", "Usage"],
 ];
-
-const lines = (text) => text.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
-const number = (n) => Number(n).toLocaleString();
-let uid = 0;
-const nextId = (prefix) => `${prefix}-${(uid += 1)}`;
-
-function check(label, checked, onchange, accessibleName) {
-  const id = nextId("chk");
-  return h("span", { class: "check inline" }, h("input", { type: "checkbox", id, checked, onchange, "aria-label": accessibleName }), h("label", { for: id }, label));
-}
-
-function table(caption, headings, rows) {
-  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
-    h("table", { class: "data-table" },
-      h("caption", {}, caption),
-      h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: String(headings.length), class: "muted" }, "Nothing yet.")))));
-}
-
-async function run(button, work, done) {
-  button.disabled = true;
-  try {
-    await work();
-    if (done) announce(done);
-  } catch (error) {
-    toast(error.message, "error");
-  } finally {
-    button.disabled = false;
-  }
-}
 
 export class AdminView {
   constructor(app) {
@@ -68,43 +45,16 @@ export class AdminView {
     }
   }
 
-  // -- tools ----------------------------------------------------------------------------------
-
-  async tools() {
-    const tools = (await api("GET", "/v1/admin/mcp/tools")).data;
-    return h("div", { class: "cards" }, tools.map((tool) => this.toolCard(tool)));
+  tools() {
+    return toolsPage();
   }
 
-  toolCard(tool) {
-    const ids = { reason: nextId("reason"), keywords: nextId("kw"), approval: nextId("ap") };
-    const enabled = h("input", { type: "checkbox", id: nextId("en"), checked: tool.enabled });
-    const reason = h("input", { type: "text", id: ids.reason, maxlength: 500, value: tool.reason || "", placeholder: "Why it is off (users see this)" });
-    const keywords = h("textarea", { id: ids.keywords, rows: "2", value: tool.content_filter.disallowed_keywords.join("\n") });
-    const approval = h("input", { type: "text", id: ids.approval, value: tool.content_filter.require_approval_for.join(", "), placeholder: "e.g. system_calls" });
-    const status = h("span", { class: `pill ${tool.enabled ? "on" : "off"}` }, tool.enabled ? "enabled" : "disabled");
-    const save = h("button", { type: "submit", class: "button small primary" }, `Save ${tool.name}`);
-    const form = h("form", { class: "card stack", "aria-label": tool.name },
-      h("div", { class: "card-head" }, h("h2", {}, tool.name), status),
-      h("p", { class: "muted small" }, `${tool.description} · ${tool.category}`),
-      h("div", { class: "check" }, enabled, h("label", { for: enabled.id }, "Enabled")),
-      h("div", { class: "field" }, h("label", { for: ids.reason }, "Reason"), reason),
-      h("div", { class: "field" }, h("label", { for: ids.keywords }, "Blocked keywords (one per line)"), keywords),
-      h("div", { class: "field" }, h("label", { for: ids.approval }, "Ask the user to approve (capabilities)"), approval),
-      h("p", { class: "muted small" }, tool.updated_by ? `Changed ${formatTime(tool.updated_at)} by ${tool.updated_by}` : ""),
-      save);
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      run(save, async () => {
-        const body = { enabled: enabled.checked, reason: reason.value.trim() || null, content_filter: { disallowed_keywords: lines(keywords.value), require_approval_for: lines(approval.value) } };
-        const updated = (await api("PATCH", `/v1/admin/mcp/tools/${tool.id}`, { body })).data;
-        status.textContent = updated.enabled ? "enabled" : "disabled";
-        status.className = `pill ${updated.enabled ? "on" : "off"}`;
-        keywords.value = updated.content_filter.disallowed_keywords.join("\n");
-        approval.value = updated.content_filter.require_approval_for.join(", ");
-        toast(`${tool.name} saved`);
-      }, `${tool.name} saved`);
-    });
-    return form;
+  servers() {
+    return serversPage();
+  }
+
+  calls() {
+    return callsPage();
   }
 
   // -- models and providers -------------------------------------------------------------------

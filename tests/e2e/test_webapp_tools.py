@@ -8,7 +8,13 @@ from __future__ import annotations
 import json
 import secrets
 
-from support.browser import app_ready, session_headers, sign_in_as_guest, until
+from support.browser import (
+    app_ready,
+    has_horizontal_scroll,
+    session_headers,
+    sign_in_as_guest,
+    until,
+)
 from support.tool_servers import REMOTE_TOKEN, remote_mcp_app, serving
 
 from .test_webapp_account import _admin_page
@@ -81,6 +87,54 @@ async def test_tool_steps_of_stored_items_render_safely(web, new_page) -> None:
     await scraped.locator("> summary").click()
     await search.scroll_into_view_if_needed()
     await web.screenshot(page, "tool-steps")
+    await scraped.locator("> summary").click()
+    await page.set_viewport_size({"width": 375, "height": 740})
+    assert not await has_horizontal_scroll(page)
+
+
+GOOD_SEARCH = ("Search results for 'growing tomatoes':\n"
+               "1. Tomato growing guide\n   https://garden.example/tomatoes\n"
+               "   Choosing varieties, preparing the soil and planting.\n"
+               "2. Watering tomatoes\n   https://garden.example/water\n"
+               "   Water deeply and consistently; irregular watering cracks the fruit.\n"
+               "3. Soil for tomatoes\n   https://garden.example/soil\n   Rich, well-drained soil.")
+GOOD_ANSWER = ("**6 × 7 = 42**: I ran it to be sure.\n\nFor tomatoes, the "
+               "[Tomato growing guide](https://garden.example/tomatoes) says to pick a variety "
+               "that suits your space, plant in *rich, well-drained soil*, and water deeply and "
+               "consistently: irregular watering cracks the fruit.\n")
+
+
+async def test_a_turn_with_tools_reads_well(web, new_page, mock_upstream) -> None:
+    """A turn as a model with tools makes it (search, code, then the answer): the steps fold
+    away above the reply; the README's screenshot."""
+    page, _ = await new_page()
+    await sign_in_as_guest(page)
+    headers = await session_headers(page)
+    question = "How do I grow tomatoes? And what is 6 × 7?"
+    conversation = (await web.api.post("/v1/conversations", headers=headers,
+                                       json={"title": "Tomatoes and arithmetic"})).json()["data"]
+    with mock_upstream.answering(question, GOOD_ANSWER):
+        stored = await web.api.post("/v1/responses", headers=headers, json={
+            "model": "mock-small", "conversation": conversation["id"], "input": [
+                {"role": "user", "content": question},
+                _call("call_1", "web_search", {"query": "growing tomatoes"}),
+                _output("call_1", GOOD_SEARCH),
+                _call("call_2", "code_executor", {"code": "print(6 * 7)"}),
+                _output("call_2", "exit status: 0\nstdout:\n42\n\nstderr: (empty)")]})
+    assert stored.status_code == 200, stored.text
+    await page.goto(f"/#/c/{conversation['id']}")
+    await page.reload()  # the chat list too
+    await app_ready(page)
+    reply = page.locator('article[data-role="assistant"]')
+    await reply.get_by_role("link", name="Tomato growing guide").wait_for()
+    steps = page.locator('.messages details[data-role="tool"]')
+    await steps.nth(1).locator("> summary").click()
+    assert "Exit status 0" in await steps.nth(1).inner_text()
+    await steps.nth(1).locator("> summary").click()
+    await steps.nth(0).locator("> summary").click()
+    assert await steps.nth(0).get_by_role("link").count() == 3
+    await page.evaluate("document.querySelector('.scroller').scrollTop = 0")
+    await web.screenshot(page, "tool-turn")
 
 
 async def _pending_approvals(web, headers: dict[str, str], codes: list[str]) -> list[str]:

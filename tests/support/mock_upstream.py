@@ -19,7 +19,8 @@ When the messages end with tool results, the reply is "tool said: <their content
 ' | '>" (the end of a function-call round trip). A reply cut short by max_tokens ends with
 finish_reason "length".
 A test can script answers: `with mock.answering("some prompt text", "the reply"):` makes every
-chat request whose messages contain that text answer with that reply instead.
+chat request whose messages contain that text answer with that reply instead (whatever the
+command, and after tool results too).
 Every request received is kept in `MockUpstream.requests` (method, path, headers, body).
 """
 
@@ -156,12 +157,12 @@ class MockUpstream:
             await asyncio.sleep(float(arg or 1))
         messages = body.get("messages", [])
         results = _results(messages)
-        reply = (self._scripted_reply(messages)
-                 or {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(command,
-                                                                       f"echo: {prompt}"))
-        if results and command != "!toolloop":
+        scripted = self._scripted_reply(messages)
+        reply = scripted or {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(
+            command, f"echo: {prompt}")
+        if not scripted and results and command != "!toolloop":
             reply = "tool said: " + " | ".join(str(m.get("content")) for m in results)
-        elif calls := self._calls(command, arg, messages):
+        elif not scripted and (calls := self._calls(command, arg, messages)):
             return self._tool_answer(body, calls, TOOL_TEXT if command == "!tooltext" else None)
         finish = "stop"
         if body.get("max_tokens") is not None and len(reply.split()) > int(body["max_tokens"]):

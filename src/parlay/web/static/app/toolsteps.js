@@ -113,8 +113,9 @@ function inputView(call) {
   if (call.name === "code_executor" && typeof args?.code === "string") {
     return codeBlock(args.code, /^[\w+#.-]+$/.test(str(args.language)) ? str(args.language) : "python");
   }
-  if (call.name === "web_search" && typeof args?.query === "string") return h("p", { class: "tool-query" }, args.query);
-  if (call.name === "web_scraper" && typeof args?.url === "string") return h("p", {}, externalLink(args.url));
+  // A search's query and a page's address are in the step's summary already.
+  if (call.name === "web_search" && typeof args?.query === "string") return null;
+  if (call.name === "web_scraper" && typeof args?.url === "string") return null;
   return pre(args ? JSON.stringify(args, null, 2) : call.arguments);
 }
 
@@ -245,6 +246,7 @@ export function toolStep(callItem, outputItem, { approvalView = null } = {}) {
   const state = output ? output.status : "running";
   const label = STATE_TEXT[state];
   const args = call ? argsOf(call) : null;
+  const input = call ? inputView(call) : null;
   const step = h("details", {
     class: `tool-step state-${state}`, "data-role": "tool",
     dataset: { id: (callItem || outputItem).id || "", tool: name, state },
@@ -252,8 +254,11 @@ export function toolStep(callItem, outputItem, { approvalView = null } = {}) {
   h("summary", {},
     h("span", { class: "tool-name" }, summaryText(name, args)),
     label ? h("span", { class: `tool-state small state-${state}` }, ` · ${label}`) : null),
-  call ? h("div", { class: "tool-section" }, h("h4", {}, "Asked"), inputView(call)) : null,
-  output ? h("div", { class: "tool-section" }, h("h4", {}, state === "pending_approval" ? "Waiting" : "Result"), resultView(name, output)) : null,
+  input ? h("div", { class: "tool-section" }, h("h4", {}, "Asked"), input) : null,
+  output && state === "pending_approval"
+    ? h("div", { class: "tool-section" }, h("h4", {}, "Waiting"), h("p", {}, "It runs once you approve it."))
+    : null,
+  output && state !== "pending_approval" ? h("div", { class: "tool-section" }, h("h4", {}, "Result"), resultView(name, output)) : null,
   state === "pending_approval" && output.approvalId && approvalView ? approvalView(output.approvalId) : null);
   if (state === "pending_approval") step.open = true;
   return step;

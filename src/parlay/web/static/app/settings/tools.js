@@ -67,9 +67,10 @@ export function toolsPanel(app) {
     h("p", { class: "muted small" }, "Replies in your chats may use these tools. An admin decides which tools exist; these switches decide which you allow. Saved as you switch."),
     SWITCHES.map((group) => {
       const box = h("input", { type: "checkbox", checked: Boolean(advanced()[group.key]), onchange: () => toggle(group, box) });
-      return h("fieldset", {}, h("legend", {}, group.label.replace(/^Allow /, "").replace(/^./, (c) => c.toUpperCase())),
+      const legend = group.label.replace(/^Allow /, "").replace(/^./, (c) => c.toUpperCase());
+      return h("fieldset", {}, h("legend", {}, legend),
         labelled(group.label, box),
-        h("ul", { class: "tool-statuses", dataset: { group: group.key }, "aria-label": `${group.label}: status` }));
+        h("ul", { class: "tool-statuses", dataset: { group: group.key }, "aria-label": `${legend}: tool status` }));
     }),
     catalog);
   refresh();

@@ -98,7 +98,7 @@ GOOD_SEARCH = ("Search results for 'growing tomatoes':\n"
                "2. Watering tomatoes\n   https://garden.example/water\n"
                "   Water deeply and consistently; irregular watering cracks the fruit.\n"
                "3. Soil for tomatoes\n   https://garden.example/soil\n   Rich, well-drained soil.")
-GOOD_ANSWER = ("**6 × 7 = 42**: I ran it to be sure.\n\nFor tomatoes, the "
+GOOD_ANSWER = ("**6 \u00d7 7 = 42**: I ran it to be sure.\n\nFor tomatoes, the "
                "[Tomato growing guide](https://garden.example/tomatoes) says to pick a variety "
                "that suits your space, plant in *rich, well-drained soil*, and water deeply and "
                "consistently: irregular watering cracks the fruit.\n")
@@ -110,7 +110,7 @@ async def test_a_turn_with_tools_reads_well(web, new_page, mock_upstream) -> Non
     page, _ = await new_page()
     await sign_in_as_guest(page)
     headers = await session_headers(page)
-    question = "How do I grow tomatoes? And what is 6 × 7?"
+    question = "How do I grow tomatoes? And what is 6 \u00d7 7?"
     conversation = (await web.api.post("/v1/conversations", headers=headers,
                                        json={"title": "Tomatoes and arithmetic"})).json()["data"]
     with mock_upstream.answering(question, GOOD_ANSWER):

@@ -53,6 +53,8 @@ def _items(approval_id: str) -> list[dict]:
          "metadata": {"stopped": "pending_approval", "approvals": [
              {"approval_id": approval_id, "call_id": "c4", "item_id": "fo4"}],
              "memories": [{"id": "mem_doesnotexist", "similarity": 0.51}]}},
+        _call("fc6", "c6", "web_search", {"query": "never answered"}),
+        {"type": "message", "role": "user", "id": "m3", "content": "hello?", "status": "completed"},
         _call("fc5", "c5", "web_search", {"query": "still running"}),  # no output yet
         {"type": "reasoning", "id": "r1"},
     ]
@@ -83,7 +85,7 @@ async def test_items_render_by_type(web, new_page) -> None:
     await _render(page, _items(approval_id))
     fixture = page.locator("#fixture")
     steps = fixture.locator('details[data-role="tool"]')
-    assert await steps.count() == 5
+    assert await steps.count() == 6
     search = steps.nth(0)
     assert await search.locator("> summary").inner_text() == "Searched the web for “parlay docs”"
     await search.locator("> summary").click()  # expands
@@ -115,7 +117,8 @@ async def test_items_render_by_type(web, new_page) -> None:
     waiting = steps.nth(3)
     assert "waiting for your approval" in await waiting.locator("> summary").inner_text()
     assert await waiting.locator(".approval").count() == 0  # the reply below shows it
-    assert "running" in await steps.nth(4).locator("> summary").inner_text()
+    assert "no result" in await steps.nth(4).locator("> summary").inner_text()  # a message came after
+    assert "running" in await steps.nth(5).locator("> summary").inner_text()
 
     # The reply stopped for the approval: Approve runs it (for real), then Continue.
     reply = fixture.locator('article[data-role="assistant"]')
@@ -142,7 +145,7 @@ async def test_items_render_by_type(web, new_page) -> None:
 
     assert "Unsupported item (reasoning)" in await fixture.inner_text()
     assert [await e.get_attribute("data-role") for e in await fixture.locator("[data-role]").all()] == [
-        "user", "tool", "tool", "tool", "tool", "assistant", "tool"]
+        "user", "tool", "tool", "tool", "tool", "assistant", "tool", "user", "tool"]
 
 
 async def test_streamed_tool_items_show_while_the_reply_streams(web, new_page) -> None:

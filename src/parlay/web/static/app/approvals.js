@@ -97,9 +97,6 @@ export class PendingApprovals {
     this.label = h("span", { class: "approvals-count" }, "0");
     this.button = h("button", { type: "button", class: "button small approvals-button", hidden: true, onclick: () => this.open() },
       icon("shield"), this.label);
-    document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible") this.refresh();
-    });
   }
 
   async pending() {

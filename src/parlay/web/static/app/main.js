@@ -164,6 +164,9 @@ document.addEventListener("keydown", (event) => {
     document.querySelector(".menu-button")?.focus();
   }
 });
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") app.approvals?.refresh(); // decided elsewhere?
+});
 window.addEventListener("hashchange", () => {
   if (app.me) route().catch(fail);
 });

@@ -56,8 +56,9 @@ export function renderItems(items, view) {
       const callId = callOf(item).callId;
       const output = callId ? outputs.get(callId) : undefined;
       if (output) paired.add(callId);
-      const key = [item.id, output?.id, output?.updated_at, output?.status].join("|");
-      elements.push(view.cachedKey(`step:${item.id}`, key, () => toolStep(item, output, { approvalView })));
+      const ended = !output && items.slice(index + 1).some((later) => later.type === "message");
+      const key = [item.id, output?.id, output?.updated_at, output?.status, ended].join("|");
+      elements.push(view.cachedKey(`step:${item.id}`, key, () => toolStep(item, output, { approvalView, ended })));
     } else if (item.type === "function_call_output") {
       elements.push(view.cachedKey(`step:${item.id}`, [item.id, item.updated_at].join("|"), () => toolStep(null, item, { approvalView })));
     } else if (item.type === "message" || item.role) {

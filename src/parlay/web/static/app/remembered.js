@@ -35,7 +35,7 @@ function normalise(entry) {
 }
 
 function entryRow(entry, openMemory) {
-  const text = h("span", { class: "remembered-text" }, entry.text ?? "Loading…");
+  const text = h("span", { class: "remembered-text" }, entry.text ?? (entry.id ? "Loading…" : "A memory"));
   const score = entry.similarity === null ? null : h("span", { class: "muted small" }, ` · similarity ${entry.similarity.toFixed(2)}`);
   const open = entry.id && openMemory
     ? h("button", { type: "button", class: "button small subtle", onclick: () => openMemory(entry.id) }, "Show in settings")

@@ -12,6 +12,7 @@ const EXCERPT_CHARS = 600;
 const TOOL_STATUSES = new Set(["completed", "failed", "refused", "pending_approval"]);
 const STATE_TEXT = {
   running: "running…",
+  missing: "no result",
   failed: "failed",
   refused: "refused",
   pending_approval: "waiting for your approval",
@@ -236,14 +237,16 @@ export function toolResultView(name, text, status = "completed") {
   return resultView(name, { text: str(text), status, metadata: {}, approvalId: null });
 }
 
-/** One step: `call` and `output` are stored or streamed items (either may be missing).
+/** One step: `call` and `output` are stored or streamed items (either may be missing; a
+ * call without output is still running, or, when `ended` (a message came after it), never
+ * got a result).
  * `approvalView(id)` builds Approve/Reject for a call waiting for approval; null when the
  * reply after it shows them instead. */
-export function toolStep(callItem, outputItem, { approvalView = null } = {}) {
+export function toolStep(callItem, outputItem, { approvalView = null, ended = false } = {}) {
   const call = callItem ? callOf(callItem) : null;
   const output = outputItem ? outputOf(outputItem) : null;
   const name = call?.name || output?.name || "tool";
-  const state = output ? output.status : "running";
+  const state = output ? output.status : ended ? "missing" : "running";
   const label = STATE_TEXT[state];
   const args = call ? argsOf(call) : null;
   const input = call ? inputView(call) : null;

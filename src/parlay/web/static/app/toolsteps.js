@@ -250,6 +250,7 @@ export function toolStep(callItem, outputItem, { approvalView = null, ended = fa
   const label = STATE_TEXT[state];
   const args = call ? argsOf(call) : null;
   const input = call ? inputView(call) : null;
+  const card = state === "pending_approval" && output.approvalId && approvalView ? approvalView(output.approvalId) : null;
   const step = h("details", {
     class: `tool-step state-${state}`, "data-role": "tool",
     dataset: { id: (callItem || outputItem).id || "", tool: name, state },
@@ -262,7 +263,7 @@ export function toolStep(callItem, outputItem, { approvalView = null, ended = fa
     ? h("div", { class: "tool-section" }, h("h4", {}, "Waiting"), h("p", {}, "It runs once you approve it."))
     : null,
   output && state !== "pending_approval" ? h("div", { class: "tool-section" }, h("h4", {}, "Result"), resultView(name, output)) : null,
-  state === "pending_approval" && output.approvalId && approvalView ? approvalView(output.approvalId) : null);
-  if (state === "pending_approval") step.open = true;
+  card);
+  step.open = Boolean(card); // the decision is here: show it (else the reply below has it)
   return step;
 }

@@ -1,5 +1,6 @@
 """The web app in a real browser: one `parlay serve` process (SQLite, the loopback mock
-upstream) and one headless Chromium for every test here; each test gets a fresh browser
+upstream, a loopback SearXNG-shaped search backend and web site for the web tools) and one
+headless Chromium for every test here; each test gets a fresh browser
 context (no cookies, storage or cache) and fails on any console error or uncaught exception.
 
 These tests run once, not per database backend: the app only talks HTTP to the API, whose
@@ -21,6 +22,7 @@ import pytest
 from support.browser import CHROMIUM, CHROMIUM_ARGS, PageWatch, chromium_or_reason, fresh_artifacts
 from support.mock_upstream import MockUpstream
 from support.server import ParlayProcess
+from support.tool_servers import SearchApis, serving, website
 
 ADMIN_KEY = "e2e-admin-" + secrets.token_hex(8)
 
@@ -32,6 +34,7 @@ class Web:
     browser: Any
     api: httpx.AsyncClient
     shots: list[Path]
+    site: str = ""  # a loopback web site the scraper may read (tool_servers.website)
 
     async def screenshot(self, page: Any, name: str) -> Path:
         path = self.artifacts / f"{len(self.shots) + 1:02d}-{name}.png"
@@ -56,19 +59,22 @@ async def web(mock_upstream: MockUpstream,
     from playwright.async_api import async_playwright
 
     data = tmp_path_factory.mktemp("webapp")
-    server = ParlayProcess({
-        "PARLAY_DATABASE_URL": f"sqlite:///{data}/parlay.db",
-        "OPENAI_BASE_URL": mock_upstream.url, "OPENAI_API_KEY": "mock-key",
-        "PARLAY_ADMIN_API_KEY": ADMIN_KEY,
-    })
-    starting = asyncio.ensure_future(asyncio.to_thread(server.start))  # meanwhile: Chromium
-
-    async def stop_server() -> None:
-        with contextlib.suppress(Exception):
-            await starting
-        await asyncio.to_thread(server.stop)
-
     async with contextlib.AsyncExitStack() as stack:
+        search = await stack.enter_async_context(serving(SearchApis().app()))
+        site = await stack.enter_async_context(serving(website()))
+        server = ParlayProcess({
+            "PARLAY_DATABASE_URL": f"sqlite:///{data}/parlay.db",
+            "OPENAI_BASE_URL": mock_upstream.url, "OPENAI_API_KEY": "mock-key",
+            "PARLAY_ADMIN_API_KEY": ADMIN_KEY,
+            "PARLAY_SEARXNG_URL": search, "PARLAY_WEB_ALLOWED_HOSTS": "127.0.0.1",
+        })
+        starting = asyncio.ensure_future(asyncio.to_thread(server.start))  # meanwhile: Chromium
+
+        async def stop_server() -> None:
+            with contextlib.suppress(Exception):
+                await starting
+            await asyncio.to_thread(server.stop)
+
         stack.push_async_callback(stop_server)
         playwright = await async_playwright().start()
         stack.push_async_callback(playwright.stop)
@@ -76,7 +82,7 @@ async def web(mock_upstream: MockUpstream,
         stack.push_async_callback(browser.close)
         await starting
         web = Web(server.url, fresh_artifacts(), browser,
-                  httpx.AsyncClient(base_url=server.url, timeout=30), [])
+                  httpx.AsyncClient(base_url=server.url, timeout=30), [], site)
         stack.push_async_callback(web.api.aclose)
         SCREENSHOTS.append(web)
         yield web

@@ -4,9 +4,10 @@ title, address and excerpt, code with its output), a reply's `metadata.memories`
 "remembered" chip, a reply stopped for an approval shows Approve / Reject and Continue, and an
 unknown type is shown, never dropped.
 
-Some of these shapes only come from replies that run Parlay's tools (pending approvals on a
-stored reply); the renderer is fed them here in the real page, with a real pending approval
-behind the Approve button. tests/e2e/test_webapp_tools.py covers items the server stored."""
+The renderer is fed every shape here in the real page (some are hard to make a server
+produce on demand: a refused call, a call whose result never came), with a real pending
+approval behind the Approve button. test_webapp_tools.py and test_webapp_tool_replies.py
+cover items and streams the server produced."""
 
 from __future__ import annotations
 

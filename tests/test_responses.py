@@ -336,7 +336,6 @@ async def test_responses_are_deleted_with_their_user(live: LiveParlay) -> None:
 async def test_chat_limits_and_token_budget_apply(tmp_path, mock_upstream: MockUpstream) -> None:
     """POST /v1/responses counts in the `chat` group and spends the chat token budget; a
     refusal is an HTTP 429 (nothing stored), not a failed response."""
-    import asyncio
 
     from conftest import asgi_client, running_app
     from support.asserts import assert_error
@@ -350,9 +349,9 @@ async def test_chat_limits_and_token_budget_apply(tmp_path, mock_upstream: MockU
         first = await client.post("/v1/responses", headers=headers, json=body)
         assert first.headers["x-ratelimit-limit"] == "3"
         assert first.json()["usage"]["total_tokens"] == 7
-        await asyncio.sleep(0.05)  # spends are counted just off the reply path
+        await app.state.ctx.limiter.drain()  # spends are counted just off the reply path
         assert (await client.post("/v1/responses", headers=headers, json=body)).status_code == 200
-        await asyncio.sleep(0.05)
+        await app.state.ctx.limiter.drain()
         assert_error(await client.post("/v1/responses", headers=headers, json=body), 429,
                      "token_rate_limited")
         assert_error(await client.post("/v1/responses", headers=headers, json=body), 429,

@@ -99,6 +99,7 @@ async def build_context(settings: Settings) -> AppContext:
                         "falls back to the %ss cache TTL", exc, settings.auth_cache_ttl)
         else:
             ctx.resources.push_async_callback(bus.aclose)
+    ctx.resources.push_async_callback(limiter.drain)  # runs before the counter's Redis closes
     if settings.admin_api_key:
         async with sessionmaker() as session:
             await ensure_bootstrap_admin(session)

@@ -153,6 +153,12 @@ class RateLimiter:
         self._spending.add(task)
         task.add_done_callback(self._spending.discard)
 
+    async def drain(self) -> None:
+        """Wait until every spend counted off the reply path is written (at shutdown, so
+        no spend is lost; and by tests that read a budget right after a reply)."""
+        while self._spending:
+            await asyncio.gather(*self._spending, return_exceptions=True)
+
     async def spend(self, group: str, subject: str, amount: int) -> None:
         limit = self.limits.get(group)
         if limit is None or amount <= 0:

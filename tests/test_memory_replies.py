@@ -148,3 +148,27 @@ async def test_no_extraction_unless_asked(app, client: httpx.AsyncClient, guest:
     await asyncio.sleep(0.2)
     assert len(mock_upstream.chat_requests()) == before + 1  # the reply only
     assert await listed(client, guest) == []
+
+
+async def test_responses_in_a_conversation_recall(client: httpx.AsyncClient, guest: dict,
+                                                  mock_upstream: MockUpstream) -> None:
+    """The Responses API with `conversation` recalls like chat completions do, names the
+    memories on the stored reply; without `conversation` it sends what the client wrote."""
+    peanuts = await remember(client, guest, PEANUTS)
+    await remember(client, guest, REX)
+    await switch(client, guest, enabled=True)
+    conversation_id = await conversation(client, guest)
+    response = await client.post("/v1/responses", headers=guest, json={
+        "model": "mock-small", "conversation": conversation_id, "input": QUESTION})
+    assert response.status_code == 200, response.text
+    assert PEANUTS in system_text(mock_upstream) and REX not in system_text(mock_upstream)
+    assert mock_upstream.chat_requests()[-1].body["messages"][-1] == {
+        "role": "user", "content": QUESTION}
+    items = await client.get(f"/v1/conversations/{conversation_id}/items", headers=guest)
+    reply = [item for item in items.json()["data"] if item["role"] == "assistant"][-1]
+    assert [m["id"] for m in reply["metadata"]["memories"]] == [peanuts["id"]]
+
+    plain = await client.post("/v1/responses", headers=guest,
+                              json={"model": "mock-small", "input": QUESTION})
+    assert plain.status_code == 200, plain.text
+    assert system_text(mock_upstream) == ""

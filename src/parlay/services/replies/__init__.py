@@ -14,6 +14,7 @@ from parlay.services.replies.context import (
     CONTEXT_STEPS,
     HISTORY_LIMIT,
     ContextStep,
+    ContextSteps,
     ReplyContext,
     choose_model,
 )
@@ -46,7 +47,8 @@ from parlay.services.replies.tools import (
 
 __all__ = [
     "CHECKPOINT_SECONDS", "CONTEXT_STEPS", "HISTORY_LIMIT", "MAX_STEPS", "AfterReply",
-    "ChatAnswer", "ChatChunks", "ContextStep", "FinishedTurn", "Generation", "ReplyContext",
+    "ChatAnswer", "ChatChunks", "ContextStep", "ContextSteps", "FinishedTurn", "Generation",
+    "ReplyContext",
     "ReplyDeps", "ReplyOutcome", "ReplyPipeline", "ReplyRun", "ReplySink", "ReplyStore",
     "Resume", "SentItems", "StoredTurn", "StreamShape", "StreamedReply", "ToolCall",
     "ToolResult", "ToolRunner", "ToolRunnerFactory", "ToolStatus", "choose_model",

@@ -26,6 +26,7 @@ from parlay.services.items import ItemService
 from parlay.services.replies import (
     CONTEXT_STEPS,
     HISTORY_LIMIT,
+    ContextSteps,
     ReplyContext,
     Resume,
     choose_model,
@@ -58,6 +59,8 @@ class PreparedTurn:
     store: bool
     hosted: HostedTools
     resume: Resume | None = None  # approved (or rejected) calls of the previous response
+    # What the context steps note for the stored reply (e.g. the memories recalled).
+    reply_metadata: dict[str, Any] | None = None
 
 
 def response_not_found(response_id: str, param: str = "response_id") -> NotFound:
@@ -66,8 +69,10 @@ def response_not_found(response_id: str, param: str = "response_id") -> NotFound
 
 async def prepare_turn(session: AsyncSession, providers: ProviderRegistry,
                        registry: ToolRegistry, user_id: str,
-                       request: ResponseRequest) -> PreparedTurn:
-    """Read what the turn needs (no connection is held afterwards: the caller commits)."""
+                       request: ResponseRequest,
+                       context_steps: ContextSteps = CONTEXT_STEPS) -> PreparedTurn:
+    """Read what the turn needs (no connection is held afterwards: the caller commits).
+    `context_steps`: the app's reply context (profile, history, memory recall...)."""
     input_items = [stored_input_item(item) for item in request.input_items()]
     history: list[dict[str, Any]] = []
     known_model: str | None = None
@@ -86,14 +91,16 @@ async def prepare_turn(session: AsyncSession, providers: ProviderRegistry,
         conversation = await ItemService(session).conversation(user_id, conversation_id)
         known_model = conversation.model
     model = await choose_model(session, providers, user_id, known_model, request.model)
-    if conversation is not None:  # the reply pipeline's context: preamble, history, ...
-        context = await CONTEXT_STEPS.build(ReplyContext(
+    reply_metadata: dict[str, Any] | None = None
+    new_messages = chat_messages(input_items)
+    if conversation is not None:  # the reply pipeline's context: preamble, history, memory
+        context = await context_steps.build(ReplyContext(
             user_id=user_id, model=model, session=session, conversation_id=conversation.id,
-            below_position=conversation.next_position))
-        history = context.system + context.history
+            below_position=conversation.next_position, request=new_messages))
+        history, reply_metadata = context.system + context.history, context.metadata or None
     messages = [{"role": "system", "content": request.instructions}] if request.instructions \
         else []
-    messages += history + chat_messages(input_items)
+    messages += history + new_messages
     head = ResponseHead(id=new_id("resp"), created_at=time.time(), model=model,
                         instructions=request.instructions,
                         previous_response_id=request.previous_response_id,
@@ -112,7 +119,8 @@ async def prepare_turn(session: AsyncSession, providers: ProviderRegistry,
     if tools:
         body["tools"] = tools
     resume = Resume([d.call for d in hosted.decisions.values()]) if hosted.decisions else None
-    return PreparedTurn(user_id, head, body, input_items, request.store, hosted, resume)
+    return PreparedTurn(user_id, head, body, input_items, request.store, hosted, resume,
+                        reply_metadata)
 
 
 def _newest(chain: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],

@@ -19,7 +19,13 @@ from parlay.errors import ApiError, UpstreamError
 from parlay.providers.registry import ProviderRegistry
 from parlay.services.chat import ChatService, ClosingEvents
 from parlay.services.conversations import invalid_cursor
-from parlay.services.replies import MAX_STEPS, ReplyOutcome, ReplyRun
+from parlay.services.replies import (
+    CONTEXT_STEPS,
+    MAX_STEPS,
+    ContextSteps,
+    ReplyOutcome,
+    ReplyRun,
+)
 from parlay.services.responses.context import PreparedTurn, prepare_turn, response_not_found
 from parlay.services.responses.events import ResponseShape
 from parlay.services.responses.request import ResponseRequest, parse_request
@@ -33,11 +39,13 @@ log = logging.getLogger("parlay.responses")
 class ResponseService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *,
                  providers: ProviderRegistry, chat: ChatService, tools: ToolRegistry,
-                 max_steps: int = MAX_STEPS, request_id: str | None = None) -> None:
+                 context_steps: ContextSteps = CONTEXT_STEPS, max_steps: int = MAX_STEPS,
+                 request_id: str | None = None) -> None:
         self._sessionmaker = sessionmaker
         self._providers = providers
         self._chat = chat
         self._tools = tools
+        self._context_steps = context_steps
         self._max_steps = max_steps
         self._request_id = request_id
         self._store = ResponseStore(sessionmaker)
@@ -70,7 +78,8 @@ class ResponseService:
 
     async def _prepare(self, user_id: str, request: ResponseRequest) -> PreparedTurn:
         async with self._sessionmaker() as session:
-            turn = await prepare_turn(session, self._providers, self._tools, user_id, request)
+            turn = await prepare_turn(session, self._providers, self._tools, user_id, request,
+                                      self._context_steps)
             await session.commit()  # no connection is held while the model works
         return turn
 

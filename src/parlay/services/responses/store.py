@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,7 +85,7 @@ class ResponseStore:
         conversation_id = turn.head.conversation_id
         if conversation_id is None or not turn.store or run.status == "failed":
             return
-        items = conversation_items(turn.input_items, run)
+        items = conversation_items(turn.input_items, run, turn.reply_metadata)
         async with self._sessionmaker() as session:
             try:
                 await ItemService(session).insert(conversation_id, items)
@@ -123,11 +124,13 @@ def stored_view(row: StoredResponse) -> dict[str, Any]:
                            incomplete_details=row.incomplete_details, completed_at=completed)
 
 
-def conversation_items(input_items: list[dict[str, Any]], run: ResponseShape) -> list[NewItem]:
+def conversation_items(input_items: list[dict[str, Any]], run: ResponseShape,
+                       reply_metadata: dict[str, Any] | None = None) -> list[NewItem]:
     """The turn as conversation items: input messages and function outputs, then the output
     (messages, function calls); tool items keep OpenAI's item in content_parts[0]. Parlay's
     own tool calls become `function_call` + `function_call_output` pairs, as replies store
-    them; MCP listings and approval requests are not kept."""
+    them; MCP listings and approval requests are not kept. `reply_metadata` (the memories
+    recalled, ...) goes on the last output message, as on a conversation reply."""
     items = [_conversation_item(item, None, None) for item in input_items
              if item["type"] != "mcp_approval_response"]
     output = [item for item in run.output() if item["type"] in ("message", "function_call")
@@ -143,6 +146,12 @@ def conversation_items(input_items: list[dict[str, Any]], run: ResponseShape) ->
                                       "name": name, "arguments": arguments}, run.model, None),
                   _conversation_item({"type": "function_call_output", "call_id": item["id"],
                                       "output": text}, None, usage)]
+    last_reply = next((index for index in reversed(range(len(items)))
+                       if items[index].role == "assistant" and items[index].type == "message"),
+                      None)
+    if reply_metadata and last_reply is not None:
+        item = items[last_reply]
+        items[last_reply] = replace(item, meta={**(item.meta or {}), **reply_metadata})
     return items
 
 

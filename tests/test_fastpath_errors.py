@@ -1,5 +1,5 @@
 """The fast path answers like the routes: every error class, sent to an app serving chat
-completions through `api/fastpath.py` and to one serving them through FastAPI's router
+completions (and Responses) through `api/fastpath.py` and to one serving them through FastAPI's router
 (`create_app(fast_path=False)`), gets the same status, envelope and headers; every response
 carries X-Request-ID (500s and database outages included)."""
 
@@ -180,6 +180,55 @@ async def _success(http: httpx.AsyncClient) -> httpx.Response:
     return await _post(http, await _user(http), json=_chat())
 
 
+def _response(content: str = "hi", **extra: Any) -> dict[str, Any]:
+    return {"model": "mock-small", "input": content, "store": False, **extra}
+
+
+async def _responses(http: httpx.AsyncClient, body: dict[str, Any] | None = None,
+                     content: bytes | None = None) -> httpx.Response:
+    return await _post(http, await _user(http), "/v1/responses", json=body, content=content)
+
+
+async def _responses_invalid_json(http: httpx.AsyncClient) -> httpx.Response:
+    return await _responses(http, content=b"{not json")
+
+
+async def _responses_no_credentials(http: httpx.AsyncClient) -> httpx.Response:
+    return await _post(http, path="/v1/responses", json=_response())
+
+
+async def _responses_missing_input(http: httpx.AsyncClient) -> httpx.Response:
+    return await _responses(http, {"model": "mock-small"})
+
+
+async def _responses_unknown_model(http: httpx.AsyncClient) -> httpx.Response:
+    return await _responses(http, _response(model="gpt-4"))
+
+
+async def _responses_rate_limited(http: httpx.AsyncClient) -> httpx.Response:
+    headers = await _user(http)
+    for _ in range(3):
+        answer = await _post(http, headers, "/v1/responses", json=_response())
+        assert answer.status_code == 200
+    return await _post(http, headers, "/v1/responses", json=_response())
+
+
+async def _responses_upstream_failure(http: httpx.AsyncClient) -> httpx.Response:
+    answer = await _responses(http, _response("!status 500"))
+    assert answer.json()["status"] == "failed"
+    return answer
+
+
+async def _responses_bug(http: httpx.AsyncClient) -> httpx.Response:
+    return await _responses(http, _response(model="broken-model"))
+
+
+async def _responses_success(http: httpx.AsyncClient) -> httpx.Response:
+    answer = await _responses(http, _response())
+    assert answer.json()["output_text"] == "echo: hi"
+    return answer
+
+
 CASES: dict[str, tuple[Case, int, str | None]] = {
     "invalid json": (_invalid_json, 400, "invalid_json"),
     "not an object": (_not_an_object, 400, "invalid_body"),
@@ -198,6 +247,14 @@ CASES: dict[str, tuple[Case, int, str | None]] = {
     "a bug, streamed": (_bug_streamed, 500, "internal_error"),
     "embeddings without input": (_embeddings_invalid, 400, "missing_field"),
     "success": (_success, 200, None),
+    "responses: invalid json": (_responses_invalid_json, 400, "invalid_json"),
+    "responses: no credentials": (_responses_no_credentials, 401, None),
+    "responses: missing input": (_responses_missing_input, 400, "missing_field"),
+    "responses: unknown model": (_responses_unknown_model, 404, "model_not_found"),
+    "responses: rate limited": (_responses_rate_limited, 429, "rate_limited"),
+    "responses: upstream failure": (_responses_upstream_failure, 200, None),
+    "responses: a bug": (_responses_bug, 500, "internal_error"),
+    "responses: success": (_responses_success, 200, None),
 }
 
 

@@ -1,10 +1,10 @@
-"""POST /v1/chat/completions and /v1/embeddings served without FastAPI's router.
+"""POST /v1/chat/completions, /v1/embeddings and /v1/responses served without FastAPI's router.
 
 The gateway's budget is about a millisecond of added latency; FastAPI's route matching,
 dependency solving and response plumbing cost more than the proxying itself (see
-bench/gateway.py). This pure ASGI layer answers exactly those two paths with the functions
-the FastAPI routes call (`get_principal` for auth and rate limits, then `chat_response` or
-`embeddings_response`), and renders failures with the routes' own exception handlers
+bench/gateway.py). This pure ASGI layer answers exactly those paths with the functions
+the FastAPI routes call (`get_principal` for auth and rate limits, then `chat_response`,
+`embeddings_response` or `respond`), and renders failures with the routes' own exception handlers
 (`render_exception`), so both answer alike; the FastAPI routes stay for OpenAPI and any other
 method. It sits inside RequestContextMiddleware (request id, the one log line, metrics) and
 the body limit.
@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from parlay.api.chat import chat_response, embeddings_response
 from parlay.api.deps import get_principal
 from parlay.api.errors import render_exception
+from parlay.api.responses import respond
 
 Handler = Callable[[Request, str], Awaitable[Response]]
 
@@ -35,7 +36,8 @@ class FastRoute:
 
 
 _ROUTES = {route.path: route for route in (FastRoute("/v1/chat/completions", chat_response),
-                                           FastRoute("/v1/embeddings", embeddings_response))}
+                                           FastRoute("/v1/embeddings", embeddings_response),
+                                           FastRoute("/v1/responses", respond))}
 
 
 class GatewayFastPath:

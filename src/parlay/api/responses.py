@@ -7,7 +7,7 @@ as OpenAI sends them (no `[DONE]`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -106,11 +106,12 @@ _BY_ID = {"response_id": "$response.body#/id"}
         "application/json": {"schema": RESPONSE_REQUEST_SCHEMA}}}},
 )
 async def create_response(request: Request, user: CurrentUser) -> Response:
+    return await respond(request, user.user_id)
+
+
+async def respond(request: Request, user_id: str) -> Response:
+    """POST /v1/responses for `user_id` (also served by api/fastpath.py)."""
     body = await json_body(request)
-    return await respond(request, user.user_id, body)
-
-
-async def respond(request: Request, user_id: str, body: dict[str, Any]) -> Response:
     service = response_service(request.app.state.ctx, request_id_of(request))
     result = await service.create(user_id, body)
     if isinstance(result, dict):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from parlay.db.direct import DirectDB
 from parlay.db.repositories import responses as repo
 from parlay.errors import ApiError, UpstreamError
 from parlay.providers.registry import ProviderRegistry
@@ -37,7 +38,7 @@ log = logging.getLogger("parlay.responses")
 
 
 class ResponseService:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *,
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], direct: DirectDB, *,
                  providers: ProviderRegistry, chat: ChatService, tools: ToolRegistry,
                  context_steps: ContextSteps = CONTEXT_STEPS, max_steps: int = MAX_STEPS,
                  request_id: str | None = None) -> None:
@@ -48,7 +49,7 @@ class ResponseService:
         self._context_steps = context_steps
         self._max_steps = max_steps
         self._request_id = request_id
-        self._store = ResponseStore(sessionmaker)
+        self._store = ResponseStore(sessionmaker, direct)
 
     async def create(self, user_id: str, body: dict[str, Any],
                      ) -> dict[str, Any] | ClosingEvents:

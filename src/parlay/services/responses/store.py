@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from parlay.db.base import utcnow
+from parlay.db.direct import DirectDB
 from parlay.db.models.responses import StoredResponse
 from parlay.db.repositories import responses as repo
 from parlay.db.repositories.items import NewItem
@@ -37,48 +38,35 @@ log = logging.getLogger("parlay.responses")
 
 
 class ResponseStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], direct: DirectDB) -> None:
         self._sessionmaker = sessionmaker
+        self._direct = direct
 
     async def save(self, turn: PreparedTurn, run: ResponseShape) -> None:
         """A response that ended before anything was stored (non-streaming, or failed)."""
         if turn.store:
-            async with self._sessionmaker() as session:
-                await repo.single_statement(session)
-                await repo.insert_response(session, _row(turn, run))
-                await session.commit()
+            await repo.store(self._direct, _row(turn, run))
         await self._add_to_conversation(turn, run)
 
     async def start(self, turn: PreparedTurn, run: ResponseShape) -> None:
         """A streamed response: kept `in_progress` with its input while it streams."""
-        if not turn.store:
-            return
-        async with self._sessionmaker() as session:
-            await repo.single_statement(session)
-            await repo.insert_response(session, _row(turn, run))
-            await session.commit()
+        if turn.store:
+            await repo.store(self._direct, _row(turn, run))
 
     async def heartbeat(self, turn: PreparedTurn) -> None:
         """Keeps the crash sweep off a live stream."""
-        if not turn.store:
-            return
-        async with self._sessionmaker() as session:
-            await repo.single_statement(session)
-            await repo.touch(session, turn.head.id)
-            await session.commit()
+        if turn.store:
+            await repo.keep_alive(self._direct, turn.head.id)
 
     async def finish(self, turn: PreparedTurn, run: ResponseShape) -> None:
         """A streamed response's end state and output, once (nothing if it was deleted
         while it streamed)."""
         if turn.store:
-            async with self._sessionmaker() as session:
-                await repo.single_statement(session)
-                await repo.finalize(session, turn.head.id, {
-                    "status": run.status, "model": run.model, "output": run.output(),
-                    "usage": run.usage, "error": run.error_info,
-                    "incomplete_details": run.incomplete_details,
-                    "completed_at": _datetime(run.completed_at)})
-                await session.commit()
+            await repo.finish(self._direct, turn.head.id, {
+                "status": run.status, "model": run.model, "output": run.output(),
+                "usage": run.usage, "error": run.error_info,
+                "incomplete_details": run.incomplete_details,
+                "completed_at": _datetime(run.completed_at)})
         await self._add_to_conversation(turn, run)
 
     async def _add_to_conversation(self, turn: PreparedTurn, run: ResponseShape) -> None:

@@ -172,3 +172,25 @@ async def test_responses_in_a_conversation_recall(client: httpx.AsyncClient, gue
                               json={"model": "mock-small", "input": QUESTION})
     assert plain.status_code == 200, plain.text
     assert system_text(mock_upstream) == ""
+
+
+async def test_extraction_after_a_response_in_a_conversation(
+        client: httpx.AsyncClient, guest: dict, mock_upstream: MockUpstream) -> None:
+    await switch(client, guest, enabled=True, auto_extract=True)
+    conversation_id = await conversation(client, guest)
+    text = "I just adopted a cat called Miso. What should I feed her?"
+    with mock_upstream.answering(PROMPT_MARK, facts_answer("The user has a cat called Miso.")):
+        response = await client.post("/v1/responses", headers=guest, json={
+            "model": "mock-small", "conversation": conversation_id, "input": text})
+        assert response.json()["output_text"] == f"echo: {text}"
+
+        async def extracted() -> bool:
+            return bool(await listed(client, guest))
+        await wait_for(extracted)
+    (memory,) = await listed(client, guest)
+    items = (await client.get(f"/v1/conversations/{conversation_id}/items?order=asc",
+                              headers=guest)).json()["data"]
+    user_item = next(item for item in items if item["role"] == "user")
+    assert (memory["text"], memory["source"]) == ("The user has a cat called Miso.",
+                                                  "extracted")
+    assert (memory["conversation_id"], memory["item_id"]) == (conversation_id, user_item["id"])

@@ -87,7 +87,7 @@ _UPSTREAM = {502: {"model": ErrorResponse, "description": "never: an upstream fa
 def response_service(ctx: AppContext, request_id: str | None) -> ResponseService:
     return ResponseService(ctx.sessionmaker, ctx.direct, providers=ctx.providers, chat=ctx.chat,
                            tools=ctx.tools, context_steps=ctx.replies.context_steps,
-                           max_steps=ctx.replies.max_steps,
+                           after_reply=ctx.replies.after_reply, max_steps=ctx.replies.max_steps,
                            request_id=request_id)
 
 

@@ -59,8 +59,11 @@ class PreparedTurn:
     store: bool
     hosted: HostedTools
     resume: Resume | None = None  # approved (or rejected) calls of the previous response
-    # What the context steps note for the stored reply (e.g. the memories recalled).
+    # With a conversation: what the context steps noted for the stored reply (e.g. the
+    # memories recalled), their notes for the after-reply hooks, and the text answered.
     reply_metadata: dict[str, Any] | None = None
+    context_notes: dict[str, Any] | None = None
+    user_text: str = ""
 
 
 def response_not_found(response_id: str, param: str = "response_id") -> NotFound:
@@ -91,13 +94,15 @@ async def prepare_turn(session: AsyncSession, providers: ProviderRegistry,
         conversation = await ItemService(session).conversation(user_id, conversation_id)
         known_model = conversation.model
     model = await choose_model(session, providers, user_id, known_model, request.model)
-    reply_metadata: dict[str, Any] | None = None
+    reply_metadata = notes = None
+    user_text = ""
     new_messages = chat_messages(input_items)
     if conversation is not None:  # the reply pipeline's context: preamble, history, memory
         context = await context_steps.build(ReplyContext(
             user_id=user_id, model=model, session=session, conversation_id=conversation.id,
             below_position=conversation.next_position, request=new_messages))
         history, reply_metadata = context.system + context.history, context.metadata or None
+        notes, user_text = context.notes, context.latest_user_text()
     messages = [{"role": "system", "content": request.instructions}] if request.instructions \
         else []
     messages += history + new_messages
@@ -120,7 +125,7 @@ async def prepare_turn(session: AsyncSession, providers: ProviderRegistry,
         body["tools"] = tools
     resume = Resume([d.call for d in hosted.decisions.values()]) if hosted.decisions else None
     return PreparedTurn(user_id, head, body, input_items, request.store, hosted, resume,
-                        reply_metadata)
+                        reply_metadata, notes, user_text)
 
 
 def _newest(chain: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],

@@ -10,6 +10,7 @@ tools Parlay runs, tools.py), the run calls the model and runs the tools, `Respo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,7 @@ from parlay.services.conversations import invalid_cursor
 from parlay.services.replies import (
     CONTEXT_STEPS,
     MAX_STEPS,
+    AfterReply,
     ContextSteps,
     ReplyOutcome,
     ReplyRun,
@@ -40,7 +42,8 @@ log = logging.getLogger("parlay.responses")
 class ResponseService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], direct: DirectDB, *,
                  providers: ProviderRegistry, chat: ChatService, tools: ToolRegistry,
-                 context_steps: ContextSteps = CONTEXT_STEPS, max_steps: int = MAX_STEPS,
+                 context_steps: ContextSteps = CONTEXT_STEPS,
+                 after_reply: Sequence[AfterReply] = (), max_steps: int = MAX_STEPS,
                  request_id: str | None = None) -> None:
         self._sessionmaker = sessionmaker
         self._providers = providers
@@ -49,7 +52,7 @@ class ResponseService:
         self._context_steps = context_steps
         self._max_steps = max_steps
         self._request_id = request_id
-        self._store = ResponseStore(sessionmaker, direct)
+        self._store = ResponseStore(sessionmaker, direct, after_reply)
 
     async def create(self, user_id: str, body: dict[str, Any],
                      ) -> dict[str, Any] | ClosingEvents:

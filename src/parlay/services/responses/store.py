@@ -30,7 +30,14 @@ from parlay.errors import ApiError
 from parlay.services.chat_messages import hosted_call
 from parlay.services.content import text_of
 from parlay.services.items import ItemService
-from parlay.services.replies import CHECKPOINT_SECONDS, ReplyOutcome, ToolCall, ToolResult
+from parlay.services.replies import (
+    CHECKPOINT_SECONDS,
+    AfterReply,
+    FinishedTurn,
+    ReplyOutcome,
+    ToolCall,
+    ToolResult,
+)
 from parlay.services.responses.context import PreparedTurn
 from parlay.services.responses.events import ResponseHead, ResponseShape, render_response
 
@@ -38,9 +45,11 @@ log = logging.getLogger("parlay.responses")
 
 
 class ResponseStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], direct: DirectDB) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], direct: DirectDB,
+                 after_reply: Sequence[AfterReply] = ()) -> None:
         self._sessionmaker = sessionmaker
         self._direct = direct
+        self._after_reply = after_reply
 
     async def save(self, turn: PreparedTurn, run: ResponseShape) -> None:
         """A response that ended before anything was stored (non-streaming, or failed)."""
@@ -76,11 +85,32 @@ class ResponseStore:
         items = conversation_items(turn.input_items, run, turn.reply_metadata)
         async with self._sessionmaker() as session:
             try:
-                await ItemService(session).insert(conversation_id, items)
+                rows = await ItemService(session).insert(conversation_id, items)
                 await session.commit()
             except ApiError:  # deleted while the model answered: the client still gets it
                 log.info("conversation %s deleted during a response; turn not stored",
                          conversation_id)
+                return
+        self._tell_after_reply(turn, run, conversation_id,
+                               [(row.id, row.role, row.type) for row in rows])
+
+    def _tell_after_reply(self, turn: PreparedTurn, run: ResponseShape, conversation_id: str,
+                          stored: list[tuple[str, str, str]]) -> None:
+        """The reply pipeline's after-reply hooks (memory extraction) for a turn that stored
+        a user message, as after a conversation reply."""
+        users = [item_id for item_id, role, _ in stored if role == "user"]
+        if not self._after_reply or not users or not turn.user_text:
+            return
+        replies = [item_id for item_id, role, kind in stored
+                   if role == "assistant" and kind == "message"]
+        finished = FinishedTurn(turn.user_id, conversation_id, run.model, turn.user_text,
+                                users[-1], replies[-1] if replies else None,
+                                turn.context_notes or {})
+        for hook in self._after_reply:
+            try:
+                hook(finished)
+            except Exception:
+                log.exception("after-reply hook %r failed", hook)
 
 
 def _row(turn: PreparedTurn, run: ResponseShape) -> dict[str, Any]:

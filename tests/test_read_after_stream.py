@@ -71,6 +71,14 @@ class Client:
             ending, chunks = await _read_until_end(response)
             return ending, _text(chunks), response.headers["x-parlay-reply-id"]
 
+    async def stream_regenerate(self, conv: str, item_id: str) -> tuple[str, str, str]:
+        async with self.http.stream("POST",
+                                    f"/v1/conversations/{conv}/items/{item_id}/regenerate",
+                                    headers=self.headers, json={"stream": True}) as response:
+            assert response.status_code == 200
+            ending, chunks = await _read_until_end(response)
+            return ending, _text(chunks), response.headers["x-parlay-reply-id"]
+
     async def stream_chat(self, conv: str, content: str) -> tuple[str, str, str]:
         async with self.http.stream("POST", "/v1/chat/completions", headers=self.headers,
                                     json={"model": "mock-small", "conversation": conv,
@@ -90,11 +98,23 @@ async def _check_every_path(client: Client) -> None:
             assert ending == "error", round_
             assert (reply["status"], reply["content"]) == ("incomplete", text), round_
             assert text == "echo: !cut"
+            # Answered again, streamed: the new version, cut as well.
+            ending, text, again = await client.stream_regenerate(conv, reply_id)
+            reply = await client.item(conv, reply_id)
+            assert (ending, again, text) == ("error", reply_id, "echo: !cut"), round_
+            assert (reply["status"], reply["content"], reply["version"]) == (
+                "incomplete", text, 2), round_
     ending, text, reply_id = await client.stream_item(conv, "all of it")
     assert ending == "done"
     reply = await client.item(conv, reply_id)
     assert (reply["status"], reply["content"]) == ("completed", "echo: all of it")
     assert reply["usage"]["completion_tokens"] == 4
+    ending, text, _ = await client.stream_regenerate(conv, reply_id)
+    reply = await client.item(conv, reply_id)
+    assert (ending, text) == ("done", "echo: all of it")
+    assert (reply["status"], reply["content"], reply["version"]) == (
+        "completed", "echo: all of it", 2)
+    assert reply["usage"]["completion_tokens"] == 4 and len(reply["versions"]) == 1
     ending, text, reply_id = await client.stream_chat(conv, "via chat")
     assert (ending, (await client.item(conv, reply_id))["status"]) == ("done", "completed")
 

@@ -264,6 +264,49 @@ async def test_an_approval_stops_the_reply_and_continue_resumes_it(user: ToolUse
         assert data["content"] == f"tool said: {output['content']}"
 
 
+async def test_a_streamed_continue_streams_the_tool_steps_after_the_approval(
+        user: ToolUser) -> None:
+    """Continue (regenerate) with `stream: true`: the model's next tool round after the
+    approved call streams as `parlay_item` chunks, then the answer."""
+    await set_tool(user.http, ADMIN, "code_executor",
+                   {"content_filter": {"require_approval_for": ["all"]}})
+    conv = await user.conversation()
+    marker = secrets.token_hex(4)
+    chain = (f'!toolchain code_executor {{"code": "print(6 * 7)"}} >> '
+             f'web_search {{"query": "tomatoes {marker}"}}')
+    first = await user.say(conv, chain, stream=True)
+    pending = [c["parlay_item"] for c in _chunks(first.text) if "parlay_item" in c][-1]
+    assert pending["status"] == "pending_approval"
+    reply_id = first.headers["x-parlay-reply-id"]
+    regenerate = f"/v1/conversations/{conv}/items/{reply_id}/regenerate"
+    early = await user.http.post(regenerate, headers=user.headers, json={"stream": True})
+    assert_error(early, 409, "approval_pending")  # JSON, not a stream
+    decided = await user.http.post(f"/v1/tool-approvals/{pending['approval_id']}/approve",
+                                   headers=user.headers)
+    assert decided.status_code == 200, decided.text
+    resumed = await user.http.post(regenerate, headers=user.headers, json={"stream": True})
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.headers["content-type"].startswith("text/event-stream")
+    assert resumed.headers["x-parlay-reply-id"] == reply_id
+    chunks = _chunks(resumed.text)
+    steps = [c["parlay_item"] for c in chunks if "parlay_item" in c]
+    assert [(s["type"], s.get("name"), s.get("status")) for s in steps] == [
+        ("function_call", "web_search", None), ("function_call_output", None, "completed")]
+    assert f"Tomato growing guide (tomatoes {marker})" in steps[1]["output"]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == f"tool said: {steps[1]['output']}"
+    items = await user.items(conv)
+    assert [(i["type"], i["status"]) for i in items] == [
+        ("message", "completed"), ("function_call", "completed"),
+        ("function_call_output", "completed"), ("function_call", "completed"),
+        ("function_call_output", "completed"), ("message", "completed")]
+    assert "stdout:\n42\n" in items[2]["content"]  # the approved call's result
+    assert [s["id"] for s in steps] == [items[3]["id"], items[4]["id"]]
+    reply = items[-1]
+    assert (reply["id"], reply["version"], reply["content"]) == (reply_id, 2, text)
+    assert reply["versions"][0]["metadata"]["stopped"] == "pending_approval"
+
+
 async def test_the_step_limit_ends_the_reply(user: ToolUser, mock_upstream: MockUpstream) -> None:
     conv = await user.conversation()
     marker = secrets.token_hex(4)

@@ -247,6 +247,41 @@ async def test_tool_rounds_of_a_regenerated_reply_go_before_it_or_in_its_metadat
     assert len(await env.items(conv)) == count  # items cannot go before the reply: metadata
 
 
+async def test_a_streamed_regenerate_streams_its_tool_rounds(env: Env) -> None:
+    conv = await env.conversation()
+    marker = secrets.token_hex(4)
+    loop = f'!toolloop add {{"a": 1, "b": 2, "m": "{marker}"}}'
+    reply_id = (await env.say(conv, loop)).json()["reply"]["id"]
+    count = len(await env.items(conv))
+    url = f"/v1/conversations/{conv}/items/{reply_id}/regenerate"
+    # The last item: each round's items are streamed as they are stored, before the reply.
+    response = await env.http.post(url, headers=env.headers, json={"stream": True})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-parlay-reply-id"] == reply_id
+    events = _events(response.text)
+    assert events[-1] == "[DONE]"
+    chunks = [orjson.loads(e) for e in events[:-1]]
+    steps = [c["parlay_item"] for c in chunks if "parlay_item" in c]
+    assert [(s["type"], s.get("output")) for s in steps] == [
+        ("function_call", None), ("function_call_output", "3")] * 2
+    assert chunks[-1]["parlay_stopped"] == "step_limit"
+    assert not any(c["choices"][0]["delta"].get("tool_calls") for c in chunks if c["choices"])
+    items = await env.items(conv)
+    assert len(items) == count + 4 and items[-1]["id"] == reply_id
+    assert [s["id"] for s in steps] == [i["id"] for i in items[-5:-1]]
+    reply = items[-1]
+    assert (reply["status"], reply["version"], reply["metadata"]["stopped"]) == (
+        "incomplete", 2, "step_limit")
+    # Not the last item: the rounds go in its metadata, and the chunks carry no item ids.
+    await env.say(conv, "after", generate=False)
+    response = await env.http.post(url, headers=env.headers, json={"stream": True})
+    steps = [orjson.loads(e).get("parlay_item") for e in _events(response.text)[:-1]]
+    assert [s["id"] for s in steps if s] == [None] * 4
+    reply = next(i for i in await env.items(conv) if i["id"] == reply_id)
+    assert [(c["name"], c["output"]) for c in reply["metadata"]["tool_calls"]] == [("add", "3")] * 2
+    assert reply["version"] == 3
+
+
 async def test_without_a_runner_a_reply_is_one_model_call(
         client: httpx.AsyncClient, guest: dict, mock_upstream: MockUpstream) -> None:
     marker = secrets.token_hex(4)

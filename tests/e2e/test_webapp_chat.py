@@ -1,5 +1,6 @@
 """The chat in a real browser: first load, guest sign-in, streaming with Stop, Markdown,
-XSS, regenerate with versions, edit and delete, reload, keyboard-only use, 375 px."""
+XSS, regenerate (streamed in place, with Stop) with versions, edit and delete, reload,
+keyboard-only use, 375 px."""
 
 from __future__ import annotations
 
@@ -101,6 +102,42 @@ async def test_stop_keeps_what_arrived_and_retry_answers_again(web, new_page) ->
     reply = page.locator('article[data-role="assistant"]').last
     assert "word39" in await reply.inner_text()
     await reply.get_by_text("2/2").wait_for()
+
+
+async def test_regenerate_streams_in_place_and_can_be_stopped(web, new_page) -> None:
+    page, _ = await new_page()
+    await sign_in_as_guest(page)
+    await send(page, "first question")
+    words = " ".join(f"part{i}" for i in range(14))
+    await send(page, f"!slow 0.1 {words}")
+    replies = page.locator('article[data-role="assistant"]')
+    await replies.last.get_by_role("button", name="Regenerate").click()
+    streaming = page.locator("article.streaming")
+    await page.get_by_role("button", name="Stop").wait_for()
+    await streaming.locator(".message-body").filter(has_text="echo:").wait_for()
+    early = await streaming.locator(".message-body").inner_text()
+    assert "part13" not in early
+    # In the old reply's place: still two replies, the second one streaming.
+    assert await replies.count() == 2 and "streaming" in await replies.nth(1).get_attribute("class")
+    await page.wait_for_timeout(300)
+    assert len(await streaming.locator(".message-body").inner_text()) > len(early)
+    await web.screenshot(page, "regenerate-streaming")
+    await replies.last.get_by_text("2/2").wait_for()
+    reply = replies.last
+    assert await reply.get_attribute("data-status") == "completed"
+    assert "part13" in await reply.inner_text()
+    assert await page.get_by_role("button", name="Send").is_visible()
+    # Stopped while it streams: what arrived is kept as the third version.
+    await reply.get_by_role("button", name="Regenerate").click()
+    await streaming.locator(".message-body").filter(has_text="part1").wait_for()
+    await page.get_by_role("button", name="Stop").click()
+    await replies.last.get_by_text("3/3").wait_for()
+    stopped = replies.last
+    assert await stopped.get_attribute("data-status") == "incomplete"
+    assert "part13" not in await stopped.inner_text()
+    await stopped.get_by_role("button", name="Previous version").click()
+    await replies.last.get_by_text("2/3").wait_for()
+    assert "part13" in await replies.last.inner_text()
 
 
 async def test_markdown_renders_with_highlighted_code_and_copy(web, new_page) -> None:

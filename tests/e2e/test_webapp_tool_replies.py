@@ -1,13 +1,17 @@
 """Replies that run Parlay's tools, in the app: the steps show while the reply streams (the
 stream's `parlay_item` events) and stay once it is stored; web search (a loopback
 SearXNG-shaped backend) and the scraper (a loopback page with boilerplate) as results and a
-page excerpt; a reply stopped for a tool call's approval is approved in place and continued."""
+page excerpt; a reply stopped for a tool call's approval is approved in place and continued,
+the continued reply streaming its next tool step."""
 
 from __future__ import annotations
 
 from support.browser import session_headers, sign_in_as_guest, until, wait_for_replies
 
 CODE = '!tool code_executor {"code": "print(6 * 7)"}'
+# After the first call (approved), the model calls the tool again, then answers.
+CHAIN = ('!toolchain code_executor {"code": "print(6 * 7)"} >> '
+         'code_executor {"code": "print(7 * 8)"}')
 WATCH_STREAMED_STEPS = """() => {
     window.__streamedStep = false;
     new MutationObserver((changes, observer) => {
@@ -78,12 +82,12 @@ async def test_a_reply_stopped_for_approval_is_approved_and_continued(web, new_p
     await sign_in_as_guest(page)
     await _code_allowed(web, page, ["all"])
     try:
-        await page.get_by_role("textbox", name="Message").fill(CODE)
+        await page.get_by_role("textbox", name="Message").fill(CHAIN)
         await page.get_by_role("button", name="Send").click()
         stop = page.get_by_role("group", name="Waiting for your approval")
         await stop.get_by_role("button", name="Approve").wait_for()
     finally:
-        await _code_allowed(web, page, [])
+        await _code_allowed(web, page, [])  # the second call runs without approval
     await page.get_by_role("button", name="Pending approvals: 1").wait_for()
     step = page.locator('.messages details[data-role="tool"]')
     assert await step.get_attribute("data-state") == "pending_approval"
@@ -92,9 +96,15 @@ async def test_a_reply_stopped_for_approval_is_approved_and_continued(web, new_p
     await stop.get_by_role("button", name="Approve").click()
     await stop.get_by_text("Approved.").wait_for()
     await until(page, "document.querySelector('.approvals-button').hidden")
+    await page.evaluate(WATCH_STREAMED_STEPS)
     await stop.get_by_role("button", name="Continue").click()
-    reply = page.locator('article[data-role="assistant"]', has_text="tool said: exit status: 0")
+    reply = page.locator('article[data-role="assistant"]:not(.streaming)',
+                         has_text="tool said: exit status: 0")
     await reply.wait_for()
     await reply.get_by_text("2/2").wait_for()  # the stopped version is kept
-    assert await step.get_attribute("data-state") == "completed"
+    assert await page.evaluate("window.__streamedStep")  # the next call, while it streamed
+    assert "56" in await reply.inner_text()
+    assert [await s.get_attribute("data-state") for s in await step.all()] == ["completed"] * 2
+    await step.nth(1).locator("> summary").click()
+    assert "print(7 * 8)" in await step.nth(1).inner_text()
     await web.screenshot(page, "reply-continued")

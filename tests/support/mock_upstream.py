@@ -13,6 +13,9 @@ Replies are deterministic: "echo: <last user message>". The last user message ca
   "!tool add {"a": 1} ;; add {"a": 2}"  the same for one or more calls (" ;; " between them),
                   with ids call_<results so far>_<index>
   "!toolloop add {...}"  call the tool at every step, whatever the results (a step limit test)
+  "!toolchain add {...} >> sub {...}"  one step's calls after another (" >> " between steps,
+                  " ;; " between a step's calls): step N after N tool rounds since the last
+                  user message, then the usual "tool said: ..." answer
   "!tooltext add {...}"  like "!tool", with the text "Let me look. " before the calls (streamed:
                   in the same chunk as the first call's first piece)
 When the messages end with tool results, the reply is "tool said: <their contents joined by
@@ -160,9 +163,10 @@ class MockUpstream:
         scripted = self._scripted_reply(messages)
         reply = scripted or {"!markdown": MARKDOWN_REPLY, "!xss": XSS_REPLY}.get(
             command, f"echo: {prompt}")
-        if not scripted and results and command != "!toolloop":
+        calls = [] if scripted else self._calls(command, arg, messages)
+        if not scripted and results and not (command in ("!toolloop", "!toolchain") and calls):
             reply = "tool said: " + " | ".join(str(m.get("content")) for m in results)
-        elif not scripted and (calls := self._calls(command, arg, messages)):
+        elif calls:
             return self._tool_answer(body, calls, TOOL_TEXT if command == "!tooltext" else None)
         finish = "stop"
         if body.get("max_tokens") is not None and len(reply.split()) > int(body["max_tokens"]):
@@ -181,9 +185,15 @@ class MockUpstream:
         })
 
     def _calls(self, command: str, arg: str, messages: list[dict]) -> list[dict]:
-        """The tool calls `!call`, `!tool` and `!toolloop` ask for."""
+        """The tool calls `!call`, `!tool`, `!toolloop` and `!toolchain` ask for."""
         if command == "!call":
             specs, ids = [arg], [f"call_mock{len(self.requests)}"]
+        elif command == "!toolchain":
+            steps, done = arg.split(" >> "), _rounds_since_user(messages)
+            if done >= len(steps):
+                return []
+            specs = steps[done].split(" ;; ")
+            ids = [f"call_chain{done}_{index}" for index in range(len(specs))]
         elif command in ("!tool", "!toolloop", "!tooltext"):
             specs = arg.split(" ;; ")
             done = sum(1 for m in messages if m.get("role") == "tool")
@@ -267,6 +277,16 @@ def _last_user_text(messages: list[dict]) -> str:
                 return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
             return str(content or "")
     return ""
+
+
+def _rounds_since_user(messages: list[dict]) -> int:
+    """How many tool rounds the assistant made since the last user message."""
+    rounds = 0
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        rounds += message.get("role") == "assistant" and bool(message.get("tool_calls"))
+    return rounds
 
 
 def _results(messages: list[dict]) -> list[dict]:

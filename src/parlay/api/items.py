@@ -86,6 +86,12 @@ class GenerationFields(BaseModel):
                           max_tokens=self.max_tokens, top_p=self.top_p)
 
 
+class RegenerateFields(GenerationFields):
+    stream: bool = Field(default=False, description="stream the new version as "
+                         "text/event-stream (chat.completion.chunk events, as POST .../items "
+                         "with `stream`)")
+
+
 NOT_NULL = {"not": {"type": "null"}}
 
 
@@ -341,14 +347,24 @@ async def delete_item(conversation_id: ConversationId, item_id: ItemId, user: Cu
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{conversation_id}/items/{item_id}/regenerate", response_model=Data[ItemOut],
-             responses=UPSTREAM_ERRORS)
+@router.post(
+    "/{conversation_id}/items/{item_id}/regenerate", response_model=Data[ItemOut],
+    responses={**UPSTREAM_ERRORS, 200: {
+        "description": "the regenerated reply; with stream:true a text/event-stream of "
+                       "chat.completion.chunk events (header x-parlay-reply-id names the reply)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def regenerate_item(
     conversation_id: ConversationId, item_id: ItemId, user: CurrentUser, replies: Replies,
-    body: Annotated[GenerationFields | None, Body()] = None,
-) -> Data[ItemOut]:
-    generation = (body or GenerationFields()).generation()
-    item = await replies.regenerate(user.user_id, conversation_id, item_id, generation)
+    body: Annotated[RegenerateFields | None, Body()] = None,
+) -> Data[ItemOut] | Response:
+    fields = body or RegenerateFields()
+    if fields.stream:
+        streamed = await replies.regenerate_streaming(user.user_id, conversation_id, item_id,
+                                                      fields.generation())
+        return EventStreamResponse(streamed.events,
+                                   headers={"x-parlay-reply-id": streamed.reply_id})
+    item = await replies.regenerate(user.user_id, conversation_id, item_id, fields.generation())
     return Data(data=ItemOut.of(item))
 
 

@@ -6,7 +6,8 @@
 - `approvals.py` continuing a reply that stopped for a tool approval (on regenerate)
 - `respond.py`  the shape a streamed reply's events take (chat.completion.chunk by default)
 - `tools.py`    the seam server-side tools plug into (ToolRunner)
-- `pipeline.py` the entry points (chat completions, conversation items, regenerate)
+- `pipeline.py` the entry points (chat completions, conversation items, regenerate), each
+  streamed or not; `deps.py` what they are given (ReplyDeps, Generation, after-reply hooks)
 Events on the wire are decoded in one place, `parlay.providers.sse`.
 """
 
@@ -18,6 +19,7 @@ from parlay.services.replies.context import (
     ReplyContext,
     choose_model,
 )
+from parlay.services.replies.deps import AfterReply, FinishedTurn, Generation, ReplyDeps
 from parlay.services.replies.persist import (
     CHECKPOINT_SECONDS,
     ReplyOutcome,
@@ -25,11 +27,7 @@ from parlay.services.replies.persist import (
     ReplyStore,
 )
 from parlay.services.replies.pipeline import (
-    AfterReply,
     ChatAnswer,
-    FinishedTurn,
-    Generation,
-    ReplyDeps,
     ReplyPipeline,
     SentItems,
     StoredTurn,

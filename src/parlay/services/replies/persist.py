@@ -12,9 +12,11 @@ transaction (no connection is held while the model works):
 - `finish()`: the final text, status, usage and metadata, exactly once, before the client
   sees the end of the reply.
 Regenerate replaces an existing reply instead (`target_id`): the earlier content becomes a
-version. When that reply is the conversation's last item its tool steps are items too (the
-reply moves after them); otherwise they are recorded in its metadata (`tool_calls`), since
-items cannot be inserted before it.
+version (streamed: at `open()`, the reply then being `in_progress` in place, so checkpoints,
+a client leaving and the final write work as for a new reply). When that reply is the
+conversation's last item its tool steps are items too (the reply moves after them);
+otherwise they are recorded in its metadata (`tool_calls`), since items cannot be inserted
+before it.
 
 `ReplySink` is what the run step writes through; the Responses API has its own
 (`services/responses/store.py`).
@@ -36,7 +38,7 @@ from parlay.db.models.conversations import ConversationItem
 from parlay.db.repositories import conversations as conversation_repo
 from parlay.db.repositories import items as item_repo
 from parlay.db.repositories.items import NewItem
-from parlay.errors import NotFound
+from parlay.errors import Conflict, NotFound
 from parlay.services.content import storable_text
 from parlay.services.conversations import not_found
 from parlay.services.items import ItemService, ItemView
@@ -51,7 +53,7 @@ CHECKPOINT_SECONDS = 2.0
 @dataclass(frozen=True, slots=True)
 class ReplyOutcome:
     text: str
-    status: str  # completed | incomplete
+    status: str  # completed | incomplete (in_progress: a regenerated reply reopened)
     model: str
     usage: dict[str, Any] | None
     metadata: dict[str, Any] | None = None
@@ -112,7 +114,13 @@ class ReplyStore:
         self._checkpointing: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        """Store the streamed reply `in_progress` now (after the request's own items)."""
+        """Store the streamed reply `in_progress` now: after the request's own items, or
+        (regenerate) in place of the reply it answers again, whose content becomes a version."""
+        if self._target_id is not None:
+            reopened = ReplyOutcome(text="", status="in_progress", model=self._model, usage=None)
+            await self._replace(self._target_id, reopened, reopening=True)
+            self._placeholder = self._target_id
+            return
         placeholder = NewItem(role="assistant", content="", status="in_progress",
                               model=self._model)
         rows = await self._append([placeholder])
@@ -182,10 +190,10 @@ class ReplyStore:
             await asyncio.gather(self._checkpointing, return_exceptions=True)
         if self._tool_log:
             outcome = _with_metadata(outcome, {"tool_calls": self._tool_log})
-        if self._target_id is not None:
-            self._finished = await self._replace(self._target_id, outcome)
-        elif self._placeholder is not None:  # streamed: the client has the text already
+        if self._placeholder is not None:  # streamed: the client has the text already
             await self._finalize(self._placeholder, outcome)
+        elif self._target_id is not None:
+            self._finished = await self._replace(self._target_id, outcome)
         else:
             rows = await self._append([_reply_item(outcome)])
             self._finished = rows[-1] if rows else None
@@ -249,12 +257,18 @@ class ReplyStore:
             await conversation_repo.touch(session, self.conversation_id)
             await session.commit()
 
-    async def _replace(self, item_id: str, outcome: ReplyOutcome) -> ItemView:
+    async def _replace(self, item_id: str, outcome: ReplyOutcome, *,
+                       reopening: bool = False) -> ItemView:
+        """The reply's next version (the current one kept as a version row); `reopening`:
+        a streamed regenerate starts, which another one still writing refuses (409)."""
         async with self._sessionmaker() as session:
             target = await session.get(ConversationItem, item_id)
             if target is None:
                 raise NotFound(f"item {item_id!r} was deleted meanwhile",
                                code="item_not_found", param="item_id")
+            if reopening and target.status == "in_progress":
+                raise Conflict("this reply is still being written", code="item_in_progress",
+                               param="item_id")
             item_repo.archive_version(session, target)
             target.content = storable_text(outcome.text)
             target.content_parts = None

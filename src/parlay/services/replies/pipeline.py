@@ -9,8 +9,11 @@ of their answer:
   the stream opened), so a retry after a 502 leaves no duplicates.
 - `send` / `send_streaming`: POST /v1/conversations/{id}/items. The message is stored first
   and stays stored if the upstream fails.
-- `regenerate`: the reply is answered again and replaces the old one, kept as a version;
-  a reply stopped for a tool approval continues from the user's decision (`approvals.py`).
+- `regenerate` / `regenerate_streaming`: POST .../items/{item_id}/regenerate. The reply is
+  answered again and replaces the old one, kept as a version; a reply stopped for a tool
+  approval continues from the user's decision (`approvals.py`).
+A streamed reply is stored `in_progress` once the upstream answered (`_stream`) and
+finalised before the stream's last event. What the entry points are given is in `deps.py`.
 """
 
 from __future__ import annotations
@@ -18,79 +21,28 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.models.conversations import ConversationItem
 from parlay.db.repositories import items as item_repo
 from parlay.db.repositories.items import NewItem
 from parlay.errors import BadRequest, Conflict, ValidationFailed
-from parlay.providers.registry import ProviderRegistry
-from parlay.services.chat import ChatService, ClosingEvents, check_chat_body, wants_usage
+from parlay.services.chat import ClosingEvents, check_chat_body, wants_usage
 from parlay.services.content import check_item_count
 from parlay.services.conversations import ID_PATTERN, not_found
 from parlay.services.items import ItemService, ItemView, new_message
 from parlay.services.replies.approvals import settle_approvals
-from parlay.services.replies.context import (
-    CONTEXT_STEPS,
-    ContextSteps,
-    ReplyContext,
-    choose_model,
-)
+from parlay.services.replies.context import ReplyContext, choose_model
+from parlay.services.replies.deps import FinishedTurn, Generation, ReplyDeps
 from parlay.services.replies.persist import ReplyStore
 from parlay.services.replies.respond import ChatChunks
-from parlay.services.replies.run import MAX_STEPS, ReplyRun
-from parlay.services.replies.tools import ToolRunner, ToolRunnerFactory, function_names
+from parlay.services.replies.run import ReplyRun
+from parlay.services.replies.tools import ToolRunner, function_names
 
 log = logging.getLogger("parlay.replies")
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedTurn:
-    """A user message answered and stored, as after-reply hooks see it."""
-
-    user_id: str
-    conversation_id: str
-    model: str
-    user_text: str
-    user_item_id: str | None
-    reply_id: str | None
-    notes: dict[str, Any]  # the context steps' notes (ReplyContext.notes)
-
-
-AfterReply = Callable[[FinishedTurn], None]
-
-
-@dataclass
-class ReplyDeps:
-    """What every reply needs; built once at start-up (`AppContext.replies`)."""
-
-    chat: ChatService
-    providers: ProviderRegistry
-    sessionmaker: async_sessionmaker[AsyncSession]
-    tools: ToolRunnerFactory | None = None  # None: no server-side tools
-    max_steps: int = MAX_STEPS  # model calls per reply, tool rounds included
-    context_steps: ContextSteps = field(default_factory=lambda: CONTEXT_STEPS)
-    # Told after a new user message's reply is stored (not on regenerate); must not block:
-    # background work is theirs to start (memory extraction).
-    after_reply: list[AfterReply] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Generation:
-    """Per-request choices for a conversation reply; None means "not set"."""
-
-    model: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-
-    def sampling(self) -> dict[str, Any]:
-        values = {"temperature": self.temperature, "max_tokens": self.max_tokens,
-                  "top_p": self.top_p}
-        return {key: value for key, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +71,7 @@ class SentItems:
 
 @dataclass(frozen=True, slots=True)
 class StreamedReply:
-    items: list[ItemView]
+    items: list[ItemView]  # what the request stored first (none for regenerate)
     reply_id: str
     events: AsyncIterator[bytes]
 
@@ -179,10 +131,8 @@ class ReplyPipeline:
         run = self._run(user_id, {**body, "model": model, **_messages_of(context, body)},
                         runner, replies, context, shape)
         if body.get("stream") is True:
-            await run.open()
-            await self._opened(run, replies)
-            return ChatAnswer(events=ClosingEvents(run.events(), run.aclose),
-                              stored=_stored(conversation_id, replies))
+            events = await self._stream(run, replies)
+            return ChatAnswer(events=events, stored=_stored(conversation_id, replies))
         completion, outcome = await run.complete()
         if replies is not None:
             await replies.finish(outcome)
@@ -214,10 +164,9 @@ class ReplyPipeline:
                              param="role")
         stored, run, replies = await self._answer_new(user_id, conversation_id, items,
                                                       generation)
-        await run.open()
-        await self._opened(run, replies)
+        events = await self._stream(run, replies)
         assert replies.reply_id is not None
-        return StreamedReply(stored, replies.reply_id, ClosingEvents(run.events(), run.aclose))
+        return StreamedReply(stored, replies.reply_id, events)
 
     async def _answer_new(self, user_id: str, conversation_id: str, items: Sequence[NewItem],
                           generation: Generation,
@@ -244,6 +193,24 @@ class ReplyPipeline:
                          generation: Generation) -> ItemView:
         """Answer again: an assistant item is replaced (earlier content kept as a version);
         for a user message, the reply after it is regenerated, or made if there is none."""
+        run, replies = await self._answer_again(user_id, conversation_id, item_id, generation)
+        _, outcome = await run.complete()
+        reply = await replies.finish(outcome)
+        assert reply is not None
+        return reply
+
+    async def regenerate_streaming(self, user_id: str, conversation_id: str, item_id: str,
+                                   generation: Generation) -> StreamedReply:
+        """`regenerate`, streamed: once the upstream answered, the reply's content becomes a
+        version and the reply is `in_progress` (or a new one is stored so), finalised
+        before the stream's last event."""
+        run, replies = await self._answer_again(user_id, conversation_id, item_id, generation)
+        events = await self._stream(run, replies)
+        assert replies.reply_id is not None
+        return StreamedReply([], replies.reply_id, events)
+
+    async def _answer_again(self, user_id: str, conversation_id: str, item_id: str,
+                            generation: Generation) -> tuple[ReplyRun, ReplyStore]:
         async with self._deps.sessionmaker() as session:
             service = ItemService(session)
             item = await service.get(user_id, conversation_id, item_id)
@@ -263,10 +230,7 @@ class ReplyPipeline:
                              target_id=target.id if target is not None else None,
                              target_is_last=last)
         body = {"model": model, **generation.sampling(), **_messages_of(context, {})}
-        _, outcome = await self._run(user_id, body, runner, replies, context).complete()
-        reply = await replies.finish(outcome)
-        assert reply is not None
-        return reply
+        return self._run(user_id, body, runner, replies, context), replies
 
     # -- shared steps --------------------------------------------------------------------
 
@@ -286,15 +250,17 @@ class ReplyPipeline:
                         shape=shape, request_id=self._request_id)
 
     @staticmethod
-    async def _opened(run: ReplyRun, replies: ReplyStore | None) -> None:
-        """The stream is open: store the reply `in_progress` (else close the stream)."""
-        if replies is None:
-            return
-        try:
-            await replies.open()
-        except BaseException:
-            await run.aclose()
-            raise
+    async def _stream(run: ReplyRun, replies: ReplyStore | None) -> AsyncIterator[bytes]:
+        """Open the run's stream (upstream errors raise here, before any byte), store the
+        reply `in_progress` (else close the stream), and give the client's events."""
+        await run.open()
+        if replies is not None:
+            try:
+                await replies.open()
+            except BaseException:
+                await run.aclose()
+                raise
+        return ClosingEvents(run.events(), run.aclose)
 
     def _after_reply(self, user_id: str, model: str, context: ReplyContext,
                      user_item_id: str | None = None) -> Callable[[ReplyStore], None] | None:

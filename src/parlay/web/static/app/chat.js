@@ -1,11 +1,11 @@
 // One conversation: header (title, model picker, Share), the messages, the message box.
-// Replies stream token by token (Stop aborts the request; the server stores what arrived as
-// `incomplete`); regenerate, edit + re-run, delete and retry use the items API.
+// Replies stream token by token, sent or answered again (Regenerate, Retry, Continue, an
+// edit resent): see replystream.js; edit and delete use the items API.
 
-import { ApiError, api, readReplyStream } from "./api.js";
+import { ApiError, api } from "./api.js";
 import { announce, confirmAction, h, icon, replaceChildren, toast } from "./dom.js";
-import { renderInto } from "./markdown.js";
-import { addStreamedItem, renderItems, streamingElements } from "./messages.js";
+import { renderItems } from "./messages.js";
+import { streamReply } from "./replystream.js";
 import { openSettings } from "./settings.js";
 import { openShareDialog } from "./share.js";
 
@@ -207,8 +207,16 @@ export class ChatView {
     }
     if (this.truncated) elements.unshift(h("p", { class: "muted small" }, `Only the latest ${ITEMS_LIMIT} messages are shown.`));
     replaceChildren(this.list, elements);
-    if (this.streaming) this.list.append(this.streaming.element);
+    if (this.streaming) this.placeStreaming(this.streaming);
     this.emptyState.hidden = this.items.length > 0 || Boolean(this.streaming);
+  }
+
+  /** A streaming reply takes the place of the reply it answers again, else goes last (after
+   * the message being sent). */
+  placeStreaming(stream) {
+    const old = stream.replaces && this.itemElement(stream.replaces);
+    if (old) old.replaceWith(stream.element);
+    else this.list.append(...[stream.pendingUser, stream.element].filter(Boolean));
   }
 
   unansweredNotice(item) {
@@ -265,41 +273,10 @@ export class ChatView {
 
   async send(text) {
     await this.ensureConversation(text);
-    const conversationId = this.conversation.id;
-    const controller = new AbortController();
-    const stream = streamingElements(text, this.model);
-    stream.controller = controller;
-    this.streaming = stream;
-    this.failure = null;
-    this.list.append(stream.pendingUser, stream.element);
-    this.emptyState.hidden = true;
-    this.scrollToEnd(true);
-    this.setBusy(true);
-    let outcome = "completed";
-    try {
-      const response = await api("POST", `/v1/conversations/${conversationId}/items`, {
-        raw: true, signal: controller.signal,
-        body: { role: "user", content: text, stream: true, model: this.model },
-      });
-      stream.replyId = response.headers.get("x-parlay-reply-id");
-      const ended = await readReplyStream(response, (delta) => {
-        stream.text += delta;
-        this.paint(stream);
-      }, (item) => {
-        addStreamedItem(stream, item);
-        this.scrollToEnd();
-      });
-      outcome = ended.outcome;
-      if (ended.error) this.failure = { message: ended.error.message };
-    } catch (error) {
-      outcome = controller.signal.aborted ? "stopped" : "failed";
-      if (!controller.signal.aborted) this.refused(error, text);
-    } finally {
-      cancelAnimationFrame(stream.frame);
-      this.streaming = null;
-      this.setBusy(false);
-    }
-    if (this.conversation?.id === conversationId) await this.settle(conversationId, stream.replyId, outcome);
+    await streamReply(this, {
+      path: "/items", userText: text, onRefused: (error) => this.refused(error, text),
+      body: { role: "user", content: text, model: this.model },
+    });
   }
 
   /** The send failed before a reply stream opened. A 5xx kept the message (it is shown
@@ -317,43 +294,8 @@ export class ChatView {
     }
   }
 
-  /** Re-render the streaming reply at most once per frame. */
-  paint(stream) {
-    if (stream.frame) return;
-    stream.frame = requestAnimationFrame(() => {
-      stream.frame = 0;
-      renderInto(stream.body, stream.text, { highlightCode: false });
-      this.scrollToEnd();
-    });
-  }
-
   stop() {
     this.streaming?.controller.abort();
-  }
-
-  /** After a stream: wait until the server finalised the reply (it stores the final state
-   * just after the last event), then show what is stored. */
-  async settle(conversationId, replyId, outcome) {
-    if (replyId) {
-      for (let attempt = 0; attempt < 40; attempt += 1) {
-        try {
-          const item = (await api("GET", `/v1/conversations/${conversationId}/items/${replyId}`)).data;
-          if (item.status !== "in_progress") break;
-        } catch {
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50 + attempt * 10));
-      }
-    }
-    if (this.conversation?.id !== conversationId) return; // the user moved on meanwhile
-    try {
-      await this.reload();
-    } catch (error) {
-      toast(`The chat could not be reloaded: ${error.message}`, "error");
-    }
-    this.scrollToEnd(true);
-    this.app.approvals?.refresh();
-    announce(outcome === "completed" ? "Reply finished" : outcome === "stopped" ? "Reply stopped" : "The reply failed");
   }
 
   // -- actions on items -----------------------------------------------------------------------
@@ -362,27 +304,22 @@ export class ChatView {
     return this.list.querySelector(`[data-id="${CSS.escape(id)}"]`);
   }
 
-  async busyWhile(item, work) {
-    const element = this.itemElement(item.id);
-    element?.setAttribute("aria-busy", "true");
-    element?.classList.add("busy");
-    try {
-      await work();
-    } catch (error) {
-      if (error instanceof ApiError && error.status >= 500) this.failure = { itemId: item.id, message: error.message };
-      toast(error.message, "error");
-    } finally {
-      element?.classList.remove("busy");
-      element?.removeAttribute("aria-busy");
-    }
-    await this.reload().catch((error) => toast(error.message, "error"));
-  }
-
-  regenerate(item) {
-    this.versionShown.delete(item.id);
-    this.failure = null;
+  /** Answer again (Regenerate, Retry, Continue): an assistant reply, or the reply to a user
+   * message (made if there is none), streamed in the old reply's place. */
+  async regenerate(item) {
+    if (this.streaming) return;
+    const index = this.items.findIndex((i) => i.id === item.id);
+    const next = index >= 0 ? this.items[index + 1] : undefined;
+    const reply = item.role === "assistant" ? item : next?.role === "assistant" && next.type === "message" ? next : null;
+    if (reply) this.versionShown.delete(reply.id);
     announce("Regenerating the reply");
-    return this.busyWhile(item, () => api("POST", `/v1/conversations/${this.conversation.id}/items/${item.id}/regenerate`, { body: { model: this.model } }));
+    await streamReply(this, {
+      path: `/items/${item.id}/regenerate`, body: { model: this.model }, replaces: reply?.id,
+      onRefused: (error) => {
+        if (error instanceof ApiError && error.status >= 500) this.failure = { itemId: item.id, message: error.message };
+        toast(error.message, "error");
+      },
+    });
   }
 
   showVersion(item, index) {
@@ -411,11 +348,17 @@ export class ChatView {
     };
     const save = async () => {
       const content = editor.value;
-      if (!content.trim()) return;
-      await this.busyWhile(item, async () => {
-        await api("PATCH", `/v1/conversations/${this.conversation.id}/items/${item.id}`, { body: { content } });
-        await api("POST", `/v1/conversations/${this.conversation.id}/items/${item.id}/regenerate`, { body: { model: this.model } });
-      });
+      if (!content.trim() || this.streaming) return;
+      let edited;
+      try {
+        edited = (await api("PATCH", `/v1/conversations/${this.conversation.id}/items/${item.id}`, { body: { content } })).data;
+      } catch (error) {
+        toast(error.message, "error");
+        await this.reload().catch((failure) => toast(failure.message, "error"));
+        return;
+      }
+      this.items = this.items.map((i) => (i.id === edited.id ? edited : i));
+      await this.regenerate(edited);
     };
     editor.addEventListener("keydown", (event) => {
       if (event.key === "Escape") cancel();

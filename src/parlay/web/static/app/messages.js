@@ -158,8 +158,8 @@ function actionsBar(item, role, versions, shown, view) {
   return bar;
 }
 
-/** The placeholder pair shown while a reply streams: the message as sent, and the reply
- * (its body is re-rendered as text arrives). */
+/** The placeholders shown while a reply streams: the message as sent (none when a reply is
+ * answered again: `userText` null), and the reply (its body is re-rendered as text arrives). */
 export function streamingElements(userText, model) {
   const body = h("div", { class: "message-body markdown" });
   const steps = h("div", { class: "streaming-steps" });
@@ -168,7 +168,7 @@ export function streamingElements(userText, model) {
     steps,
     body,
     h("div", { class: "message-status status-in_progress" }, h("span", { class: "typing" }, "Writing…")));
-  const pendingUser = h("article", { class: "message pending", "data-role": "user", "aria-label": "You message" },
+  const pendingUser = userText === null ? null : h("article", { class: "message pending", "data-role": "user", "aria-label": "You message" },
     h("div", { class: "message-meta" }, h("span", { class: "who" }, "You")),
     h("div", { class: "message-body plain" }, userText));
   return { element, body, steps, pendingUser, text: "", frame: 0, calls: new Map() };

@@ -35,7 +35,7 @@ DEFAULTS = {
     "memory_config": {"enabled": False, "min_similarity": 0.35, "max_items": 5,
                       "auto_extract": False},
     "advanced_settings": {"web_search_enabled": False, "code_execution_enabled": False,
-                          "default_model": None},
+                          "default_model": None, "disabled_tools": []},
     "preferences": {},
 }
 
@@ -69,7 +69,7 @@ async def test_seed_update_verbatim_then_get(client: httpx.AsyncClient, guest: d
                                         "auto_extract": False}
     assert updated["advanced_settings"] == {"web_search_enabled": True,
                                             "code_execution_enabled": False,
-                                            "default_model": None}
+                                            "default_model": None, "disabled_tools": []}
     assert updated["updated_at"] is not None
     again = (await client.get("/v1/users/me/settings", headers=guest)).json()["data"]
     assert again == updated
@@ -131,6 +131,16 @@ async def test_null_restores_default_and_empty_text_clears(client: httpx.AsyncCl
      "advanced_settings.code_execution_enabled"),
     ({"advanced_settings": {"default_model": "has space"}}, "advanced_settings.default_model"),
     ({"advanced_settings": {"default_model": ""}}, "advanced_settings.default_model"),
+    ({"advanced_settings": {"disabled_tools": "web_search"}}, "advanced_settings.disabled_tools"),
+    ({"advanced_settings": {"disabled_tools": [f"t{i}" for i in range(201)]}},
+     "advanced_settings.disabled_tools"),
+    ({"advanced_settings": {"disabled_tools": ["ok", 7]}}, "advanced_settings.disabled_tools.1"),
+    ({"advanced_settings": {"disabled_tools": [""]}}, "advanced_settings.disabled_tools.0"),
+    ({"advanced_settings": {"disabled_tools": ["x" * 65]}}, "advanced_settings.disabled_tools.0"),
+    ({"advanced_settings": {"disabled_tools": ["web search"]}},
+     "advanced_settings.disabled_tools.0"),
+    ({"advanced_settings": {"disabled_tools": ["nul\u0000"]}},
+     "advanced_settings.disabled_tools.0"),
     ({"theme": "dark"}, "theme"),
     ({"memory_config": []}, "memory_config"),
     ({"preferences": ["not", "an", "object"]}, "preferences"),
@@ -154,6 +164,25 @@ async def test_bad_value_leaves_earlier_settings_intact(client: httpx.AsyncClien
     data = (await client.get("/v1/users/me/settings", headers=guest)).json()["data"]
     assert data["profile_settings"]["nick_name"] == "Assistant Pro"
     assert data["memory_config"]["max_items"] == 10
+
+
+async def test_disabled_tools_replace_dedupe_and_null_restores(client: httpx.AsyncClient,
+                                                               guest: dict) -> None:
+    async def disabled(value: object) -> list[str]:
+        response = await client.patch("/v1/users/me/settings", headers=guest,
+                                      json={"advanced_settings": {"disabled_tools": value}})
+        assert response.status_code == 200, response.text
+        return response.json()["data"]["advanced_settings"]["disabled_tools"]
+
+    most = [f"gone{i}__tool" for i in range(198)]  # unknown ids are kept (a server may return)
+    assert await disabled([*most, "web_scraper", "web_scraper"]) == [*most, "web_scraper"]
+    assert await disabled(["code_executor", "web_scraper", "code_executor"]) == [
+        "code_executor", "web_scraper"]  # the whole list is replaced, duplicates dropped
+    await client.patch("/v1/users/me/settings", headers=guest,
+                       json={"advanced_settings": {"web_search_enabled": True}})
+    read = (await client.get("/v1/users/me/settings", headers=guest)).json()["data"]
+    assert read["advanced_settings"]["disabled_tools"] == ["code_executor", "web_scraper"]
+    assert await disabled(None) == []
 
 
 async def test_settings_need_auth_and_are_per_user(client: httpx.AsyncClient, guest: dict,
@@ -295,6 +324,13 @@ async def test_tools_need_both_admin_and_user_consent(client: httpx.AsyncClient,
             tools = await settings_service.tools_enabled_for_user(session, user_id)
         assert [tool.id for tool in tools] == ["code_executor"]
         assert tools[0].content_filter.matches("nothing bad") == []
+        await client.patch("/v1/users/me/settings", headers=guest, json={
+            "advanced_settings": {"web_search_enabled": True, "disabled_tools": ["web_search"]}})
+        await client.patch("/v1/admin/mcp/tools/web_scraper", headers=admin,
+                           json={"enabled": True})
+        async with app.state.ctx.sessionmaker() as session:
+            tools = await settings_service.tools_enabled_for_user(session, user_id)
+        assert [tool.id for tool in tools] == ["code_executor", "web_scraper"]
     finally:
         await client.patch("/v1/admin/mcp/tools/web_scraper", headers=admin,
                            json={"enabled": True})

@@ -18,6 +18,7 @@ from parlay.services.settings import (
     AboutYou,
     AdvancedSettings,
     BaseStyle,
+    DisabledTools,
     Instructions,
     MaxItems,
     MemoryConfig,
@@ -58,6 +59,9 @@ class AdvancedPatch(BaseModel):
     web_search_enabled: bool | None = None
     code_execution_enabled: bool | None = None
     default_model: ModelName | None = None
+    disabled_tools: DisabledTools | None = Field(
+        default=None, description="tool ids turned off for you (at most 200; the whole list "
+        "replaces the stored one; ids of tools that do not exist are kept and change nothing)")
 
 
 class SettingsPatch(BaseModel):

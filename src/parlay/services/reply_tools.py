@@ -5,10 +5,11 @@ A chat completion asks for a tool by naming it without parameters in its `tools`
 and schema and runs its calls. A conversation reply (chat completions with `conversation`,
 conversation items, regenerate) also gets the built-ins its user's `advanced_settings` turn
 on (`web_search_enabled`: web_search and web_scraper; `code_execution_enabled`:
-code_executor). A tool named but not usable (disabled by an admin, off in the user's
-settings, unavailable here) is refused with a 400 before anything runs; one turned on by
-settings but not usable is left out. Every call goes through `ToolRegistry.execute` (rate
-limit, switches, filters, approvals, timeout, the call log).
+code_executor), less any its user listed in `disabled_tools`. A tool named but not usable
+(disabled by an admin, off in the user's settings, unavailable here) is refused with a 400
+before anything runs; one turned on by settings but not usable is left out. Every call
+goes through `ToolRegistry.execute` (rate limit, switches, filters, approvals, timeout, the
+call log).
 
 The factory answers a plain chat completion (no `conversation`, no parameterless function)
 with None before any lookup: the gateway's hot path pays one dict lookup.
@@ -21,6 +22,7 @@ from typing import Any
 
 from parlay.errors import BadRequest
 from parlay.services.replies.tools import ToolCall, ToolResult, function_names
+from parlay.services.settings import how_to_allow, tool_blocked_by
 from parlay.services.tool_registry import (
     Source,
     ToolOutcome,
@@ -103,10 +105,10 @@ def require_usable(tool: ToolView, advanced: Any, *, param: str) -> None:
         raise BadRequest(f"tool {tool.id!r} is disabled by an admin"
                          + (f": {tool.reason}" if tool.reason else ""),
                          code="tool_disabled", param=param)
-    if not user_allows(tool, advanced):
-        gate = BUILTINS_BY_ID[tool.id].user_gate
-        raise BadRequest(f"tool {tool.id!r} is off in your settings: turn on "
-                         f"advanced_settings.{gate} (PATCH /v1/users/me/settings)",
+    blocked = tool_blocked_by(tool, advanced)
+    if blocked:
+        raise BadRequest(f"tool {tool.id!r} is off in your settings: {how_to_allow(blocked)} "
+                         "(PATCH /v1/users/me/settings)",
                          code="tool_not_enabled_for_user", param=param)
     if not tool.available:
         raise BadRequest(f"tool {tool.id!r} is unavailable: {tool.unavailable_reason}",
@@ -119,7 +121,7 @@ def usable(tool: ToolView | None, advanced: Any) -> bool:
 
 
 def switched_on(by_id: dict[str, ToolView], advanced: Any) -> Iterable[ToolView]:
-    """The built-ins the user's switches turn on that can run now."""
+    """The built-ins the user's switches turn on that can run now (not in disabled_tools)."""
     for gate, names in SETTING_TOOLS.items():
         if getattr(advanced, gate, False):
             yield from (by_id[name] for name in names if usable(by_id.get(name), advanced))

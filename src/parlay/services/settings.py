@@ -7,6 +7,7 @@ restores a field's default (for text fields: clears it).
 Contract used by replies and tools:
   preamble_for_user(session, user_id) -> str | None   system preamble from the profile
   tools_enabled_for_user(session, user_id) -> list[ToolView]
+  tool_blocked_by(tool, advanced) -> list[str]     the one rule: which switches keep a tool off
   default_model_for_user(session, user_id) -> str | None
 """
 
@@ -17,7 +18,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlay.db.direct import DirectDB
@@ -58,6 +66,19 @@ ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, patte
 Similarity = Annotated[float, Field(ge=0.0, le=1.0)]
 MaxItems = Annotated[int, Field(ge=1, le=50)]
 
+# A registry tool id (built-ins, `<server>__<tool>`): ids of tools that no longer exist are
+# kept (a server removed and registered again gets the user's choice back), and change nothing.
+ToolId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+DISABLED_TOOLS_MAX = 200
+
+
+def _unique(ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
+
+
+DisabledTools = Annotated[list[ToolId], Field(max_length=DISABLED_TOOLS_MAX),
+                          AfterValidator(_unique)]
+
 PREFERENCES_MAX_BYTES = 16 * 1024
 PREFERENCES_MAX_KEYS = 200
 PREFERENCE_KEY = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -90,6 +111,7 @@ class AdvancedSettings(BaseModel):
     web_search_enabled: bool = False
     code_execution_enabled: bool = False
     default_model: ModelName | None = None
+    disabled_tools: DisabledTools = Field(default_factory=list)
 
 
 GROUPS: dict[str, type[BaseModel]] = {
@@ -145,14 +167,35 @@ async def default_model_for_user(session: AsyncSession, user_id: str) -> str | N
 async def tools_enabled_for_user(session: AsyncSession, user_id: str) -> list[ToolView]:
     """Tools an admin enabled AND the user's advanced_settings allow, by id."""
     advanced = (await load_settings(session, user_id)).advanced_settings
-    allowed = []
-    for tool in await tool_service.list_tools(session, enabled=True):
-        builtin = BUILTINS_BY_ID.get(tool.id)
-        if builtin is None:
-            continue  # a row left over from a removed built-in: nothing can run it
-        if builtin.user_gate is None or getattr(advanced, builtin.user_gate):
-            allowed.append(tool)
-    return allowed
+    return [tool for tool in await tool_service.list_tools(session, enabled=True)
+            if (tool.server_id is not None or tool.id in BUILTINS_BY_ID)  # else: a leftover
+            and not tool_blocked_by(tool, advanced)]
+
+
+def tool_blocked_by(tool: ToolView, advanced: AdvancedSettings) -> list[str]:
+    """The advanced_settings fields that keep `tool` from this user; empty when they allow it.
+
+    The one rule for every place a tool reaches a user (/v1/mcp, /v1/tools, replies, the
+    Responses API, approvals): a built-in's switch (`web_search_enabled` for web_search and
+    web_scraper, `code_execution_enabled` for code_executor) must be on, and no tool may be
+    in `disabled_tools`. The admin's switch and availability are checked beside this."""
+    blocked = []
+    builtin = BUILTINS_BY_ID.get(tool.id) if tool.server_id is None else None
+    if builtin is not None and builtin.user_gate is not None and not getattr(
+            advanced, builtin.user_gate):
+        blocked.append(builtin.user_gate)
+    if tool.id in advanced.disabled_tools:
+        blocked.append("disabled_tools")
+    return blocked
+
+
+def how_to_allow(blocked: list[str]) -> str:
+    """What the user changes to get a tool back, for a refusal's message."""
+    steps = [f"turn on advanced_settings.{name}" for name in blocked
+             if name != "disabled_tools"]
+    if "disabled_tools" in blocked:
+        steps.append("take it out of advanced_settings.disabled_tools")
+    return " and ".join(steps)
 
 
 # --- reading and writing ------------------------------------------------------------------

@@ -5,12 +5,14 @@
                                      source="chat", call_id="call_abc")
 
 The rules, in order: the tools rate limit (group `tools`, per user); the tool exists and
-the admin enabled it; the user's advanced_settings allow it; it can run here (a backend is
-configured); the arguments match its schema; none of the admin's disallowed keywords occurs
-in them (refused, and audit-logged); none of the admin's `require_approval_for` categories
-applies (else the call waits as an approval the user decides through /v1/tool-approvals);
-then it runs under the per-call timeout. Every call, however it ends, is one row in the
-tool call log (user, tool, source, status, error code, duration; never arguments or output).
+the admin enabled it; the user's advanced_settings allow it (a built-in's switch is on and
+the tool is not in `disabled_tools`: `settings.tool_blocked_by`, the one rule); it can run
+here (a backend is configured); the arguments match its schema; none of the admin's
+disallowed keywords occurs in them (refused, and audit-logged); none of the admin's
+`require_approval_for` categories applies (else the call waits as an approval the user
+decides through /v1/tool-approvals); then it runs under the per-call timeout. Every call,
+however it ends, is one row in the tool call log (user, tool, source, status, error code,
+duration; never arguments or output).
 
 `execute` never raises for a refused or failed call: the outcome says what happened, in
 words a model (or a person) can act on. The MCP server (/v1/mcp), the reply pipeline's tool
@@ -66,6 +68,7 @@ class ToolSpec:
     input_schema: dict[str, Any]
     available: bool = True
     unavailable_reason: str | None = None
+    user_disabled_by: tuple[str, ...] = ()  # advanced_settings fields that turn it off
 
     def openai_tool(self) -> dict[str, Any]:
         """The Chat Completions `tools` entry ({"type": "function", "function": {...}})."""
@@ -171,10 +174,14 @@ class ToolRegistry:
 
     async def tools_for_user(self, user_id: str) -> list[ToolView]:
         """Tools the admin enabled and the user's settings allow, available or not."""
+        return [tool for tool, blocked in await self.user_states(user_id) if not blocked]
+
+    async def user_states(self, user_id: str) -> list[tuple[ToolView, list[str]]]:
+        """Every tool the admin enabled, with the user's settings that turn it off (if any)."""
         async with self.sessionmaker() as session:
             tools = await self.all_tools(session, enabled=True)
             advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
-        return [t for t in tools if user_allows(t, advanced)]
+        return [(tool, user_settings.tool_blocked_by(tool, advanced)) for tool in tools]
 
     async def tools_and_settings(self, user_id: str) -> tuple[list[ToolView], Any]:
         """Every registry tool with its availability, and the user's advanced_settings."""
@@ -183,9 +190,12 @@ class ToolRegistry:
             advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
         return tools, advanced
 
-    async def catalog(self, user_id: str) -> list[ToolSpec]:
-        """What /v1/mcp lists: the user's tools, unavailable ones saying why."""
-        return [_spec(t) for t in await self.tools_for_user(user_id)]
+    async def catalog(self, user_id: str, *, with_user_disabled: bool = False
+                      ) -> list[ToolSpec]:
+        """What /v1/mcp lists: the user's tools, unavailable ones saying why. With
+        `with_user_disabled` (/v1/tools) also those the user's settings turn off, saying so."""
+        return [_spec(tool, blocked) for tool, blocked in await self.user_states(user_id)
+                if with_user_disabled or not blocked]
 
     async def definitions(self, user_id: str, only: set[str] | None = None) -> list[ToolSpec]:
         """Tools to offer a model: the user's available tools (restricted to `only`)."""
@@ -276,11 +286,11 @@ class ToolRegistry:
                 raise _Refusal("refused", "tool_disabled", f"{name} is disabled by an admin"
                                + (f": {tool.reason}" if tool.reason else ""))
             advanced = (await user_settings.load_settings(session, user_id)).advanced_settings
-            if not user_allows(tool, advanced):
-                gate = BUILTINS_BY_ID[tool.id].user_gate
+            blocked = user_settings.tool_blocked_by(tool, advanced)
+            if blocked:
                 raise _Refusal("refused", "tool_not_enabled_for_user",
-                               f"{name} is off in this user's settings (turn on "
-                               f"advanced_settings.{gate})")
+                               f"{name} is off in this user's settings "
+                               f"({user_settings.how_to_allow(blocked)})")
             if not tool.available:
                 raise _Refusal("failed", "tool_unavailable",
                                f"{name} is unavailable: {tool.unavailable_reason}")
@@ -391,11 +401,11 @@ def _arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def user_allows(tool: ToolView, advanced: Any) -> bool:
-    """The user's advanced_settings switch for a built-in is on (other tools have none)."""
-    builtin = BUILTINS_BY_ID.get(tool.id) if tool.server_id is None else None
-    return builtin is None or builtin.user_gate is None or getattr(advanced, builtin.user_gate)
+    """The user's advanced_settings allow the tool (settings.tool_blocked_by is the rule)."""
+    return not user_settings.tool_blocked_by(tool, advanced)
 
 
-def _spec(tool: ToolView) -> ToolSpec:
+def _spec(tool: ToolView, blocked: list[str] | None = None) -> ToolSpec:
     return ToolSpec(tool.id, tool.name, tool.description, tool.input_schema, tool.available,
-                    tool.unavailable_reason)
+                    tool.unavailable_reason,
+                    tuple(f"advanced_settings.{name}" for name in blocked or ()))

@@ -172,10 +172,6 @@ class ToolRegistry:
                   if tool.server_id else None)
         return self.with_availability(tool, server.enabled if server else None)
 
-    async def tools_for_user(self, user_id: str) -> list[ToolView]:
-        """Tools the admin enabled and the user's settings allow, available or not."""
-        return [tool for tool, blocked in await self.user_states(user_id) if not blocked]
-
     async def user_states(self, user_id: str) -> list[tuple[ToolView, list[str]]]:
         """Every tool the admin enabled, with the user's settings that turn it off (if any)."""
         async with self.sessionmaker() as session:
@@ -199,8 +195,8 @@ class ToolRegistry:
 
     async def definitions(self, user_id: str, only: set[str] | None = None) -> list[ToolSpec]:
         """Tools to offer a model: the user's available tools (restricted to `only`)."""
-        return [_spec(t) for t in await self.tools_for_user(user_id)
-                if t.available and (only is None or t.id in only)]
+        return [_spec(t) for t, blocked in await self.user_states(user_id)
+                if not blocked and t.available and (only is None or t.id in only)]
 
     async def toolbox(self, user_id: str, *, only: set[str] | None = None,
                       source: Source = "chat") -> UserToolbox:

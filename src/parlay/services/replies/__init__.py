@@ -19,7 +19,13 @@ from parlay.services.replies.context import (
     ReplyContext,
     choose_model,
 )
-from parlay.services.replies.deps import AfterReply, FinishedTurn, Generation, ReplyDeps
+from parlay.services.replies.deps import (
+    AfterReply,
+    FinishedTurn,
+    Generation,
+    ReplyDeps,
+    tell_after_reply,
+)
 from parlay.services.replies.persist import (
     CHECKPOINT_SECONDS,
     ReplyOutcome,
@@ -50,4 +56,5 @@ __all__ = [
     "ReplyDeps", "ReplyOutcome", "ReplyPipeline", "ReplyRun", "ReplySink", "ReplyStore",
     "Resume", "SentItems", "StoredTurn", "StreamShape", "StreamedReply", "ToolCall",
     "ToolResult", "ToolRunner", "ToolRunnerFactory", "ToolStatus", "choose_model",
+    "tell_after_reply",
 ]

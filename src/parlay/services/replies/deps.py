@@ -4,7 +4,8 @@ a request's `Generation` choices, and the after-reply hooks (`AfterReply`, told 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,16 @@ class FinishedTurn:
 
 
 AfterReply = Callable[[FinishedTurn], None]
+log = logging.getLogger("parlay.replies")
+
+
+def tell_after_reply(hooks: Iterable[AfterReply], turn: FinishedTurn) -> None:
+    """Tell each hook; one that fails is logged and never fails the reply or the others."""
+    for hook in hooks:
+        try:
+            hook(turn)
+        except Exception:
+            log.exception("after-reply hook %r failed", hook)
 
 
 @dataclass

@@ -18,7 +18,6 @@ finalised before the stream's last event. What the entry points are given is in 
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -36,13 +35,11 @@ from parlay.services.conversations import ID_PATTERN, not_found
 from parlay.services.items import ItemService, ItemView, new_message
 from parlay.services.replies.approvals import settle_approvals
 from parlay.services.replies.context import ReplyContext, choose_model
-from parlay.services.replies.deps import FinishedTurn, Generation, ReplyDeps
+from parlay.services.replies.deps import FinishedTurn, Generation, ReplyDeps, tell_after_reply
 from parlay.services.replies.persist import ReplyStore
 from parlay.services.replies.respond import ChatChunks
 from parlay.services.replies.run import ReplyRun
 from parlay.services.replies.tools import ToolRunner, function_names
-
-log = logging.getLogger("parlay.replies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,11 +271,7 @@ class ReplyPipeline:
             turn = FinishedTurn(user_id, store.conversation_id, model,
                                 context.latest_user_text(), user_item_id or (own or [None])[-1],
                                 store.reply_id, context.notes)
-            for hook in hooks:
-                try:
-                    hook(turn)
-                except Exception:
-                    log.exception("after-reply hook %r failed", hook)
+            tell_after_reply(hooks, turn)
         return tell
 
     async def _runner_for(self, user_id: str, conversation_id: str,

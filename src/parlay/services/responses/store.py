@@ -37,6 +37,7 @@ from parlay.services.replies import (
     ReplyOutcome,
     ToolCall,
     ToolResult,
+    tell_after_reply,
 )
 from parlay.services.responses.context import PreparedTurn
 from parlay.services.responses.events import ResponseHead, ResponseShape, render_response
@@ -106,11 +107,7 @@ class ResponseStore:
         finished = FinishedTurn(turn.user_id, conversation_id, run.model, turn.user_text,
                                 users[-1], replies[-1] if replies else None,
                                 turn.context_notes or {})
-        for hook in self._after_reply:
-            try:
-                hook(finished)
-            except Exception:
-                log.exception("after-reply hook %r failed", hook)
+        tell_after_reply(self._after_reply, finished)
 
 
 def _row(turn: PreparedTurn, run: ResponseShape) -> dict[str, Any]:
